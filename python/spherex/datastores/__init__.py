@@ -1,0 +1,3 @@
+"""Datastores configured for the SPHEREx dimension universe."""
+
+from .file_datastore import *

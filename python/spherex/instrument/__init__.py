@@ -1,0 +1,4 @@
+"""SPHEREx instruments (`lsst.pipe.base.Instrument` subclasses) and the detector table."""
+
+from ._instrument import *
+from .detectors import *

@@ -2,3 +2,4 @@
 
 from ._instrument import *
 from .detectors import *
+from .observation import *

@@ -1,0 +1,64 @@
+"""``butler`` subcommands of the spherex package: parse arguments, call `spherex.script`."""
+
+from __future__ import annotations
+
+__all__ = ["ingest_simulated"]
+
+import logging
+
+import click
+from lsst.daf.butler.cli.opt import locations_argument, regex_option, repo_argument, transfer_option
+from lsst.daf.butler.cli.utils import ButlerCommand
+
+from ... import script
+
+
+def _enable_progress_logging() -> None:
+    # Progress bars (butler --progress) show only for loggers enabled at INFO; "lsst" is set up by the
+    # butler CLI, this package's logger is not.
+    logger = logging.getLogger("spherex")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+
+
+@click.command(cls=ButlerCommand, short_help="Ingest simulated SPHEREx raws or darks.")
+@repo_argument(required=True)
+@locations_argument(help="LOCATIONS are files or directories (searched recursively) to ingest.")
+@regex_option(
+    default=script.DEFAULT_REGEX,
+    show_default=True,
+    help="Regular expression searched for in file names; two groups give the exposure and detector ids.",
+)
+@click.option(
+    "--ingest-type",
+    type=click.Choice(script.INGEST_TYPES),
+    default="rawexp",
+    show_default=True,
+    help="rawexp: raw exposures into a RUN collection; dark: dark calibrations certified by validity range.",
+)
+@click.option(
+    "--run",
+    default=None,
+    help="Collection to ingest into. Default: {ingest_type}r, i.e. rawexpr or darkr (CALIBRATION for darks).",
+)
+@transfer_option(default="auto")
+def ingest_simulated(
+    repo: str, locations: tuple[str, ...], regex: str, ingest_type: str, run: str | None, transfer: str
+) -> None:
+    """Ingest files made by ``spherex-simulate`` into REPO.
+
+    Each exposure's files land together or not at all; bad files are named with the reason, and the
+    command exits non-zero if any failed.  Files already ingested are skipped.
+    """
+    _enable_progress_logging()
+    try:
+        report = script.ingest_simulated(
+            repo, locations, regex=regex, ingest_type=ingest_type, run=run, transfer=transfer
+        )
+    except (ValueError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+    for failure in report.failed:
+        click.echo(f"error: {failure}", err=True)
+    click.echo(report.summary())
+    if not report.ok:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,3 @@
+"""The work behind the package's command-line tools, callable from Python."""
+
+from .ingest_simulated import *

@@ -1,0 +1,409 @@
+"""Ingest simulated SPHEREx raws and dark calibrations into a Butler repository."""
+
+from __future__ import annotations
+
+__all__ = [
+    "DEFAULT_REGEX",
+    "INGEST_TYPES",
+    "FailedFile",
+    "IngestReport",
+    "ingest_simulated",
+]
+
+import logging
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from lsst.daf.butler import (
+    Butler,
+    CollectionType,
+    DatasetRef,
+    DatasetType,
+    FileDataset,
+    Timespan,
+)
+from lsst.daf.butler.progress import Progress
+from lsst.resources import ResourcePath
+from lsst.sphgeom import ConvexPolygon
+
+from ..instrument import FileMetadataError, ObservationMetadata, SimulatorInstrument
+
+_LOG = logging.getLogger(__name__)
+
+DEFAULT_REGEX = r"sim_exposure_(\d+)_array_(\d).fits"
+"""Selects simulated raw files; the groups are the exposure and detector ids."""
+
+INGEST_TYPES = ("rawexp", "dark")
+"""Dataset types ``ingest-simulated`` can ingest."""
+
+RAW_DIMENSIONS = ("instrument", "exposure", "detector")
+DARK_DIMENSIONS = ("instrument", "detector")
+STORAGE_CLASS = "SPHERExImage"
+
+
+@dataclass(frozen=True)
+class FailedFile:
+    """A file that was not ingested, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class IngestReport:
+    """What one ``ingest-simulated`` call did."""
+
+    dataset_type: str
+    run: str
+    ingested: list[str] = field(default_factory=list)
+    """Files whose datasets landed in this call."""
+    already_present: list[str] = field(default_factory=list)
+    """Files whose datasets were already in the repository (nothing was added for them)."""
+    exposures: set[int] = field(default_factory=set)
+    """Exposures (raws) or dark epochs whose datasets landed in this call."""
+    failed: list[FailedFile] = field(default_factory=list)
+    """Files that did not land, each with its reason."""
+
+    @property
+    def ok(self) -> bool:
+        """`True` if no file failed."""
+        return not self.failed
+
+    def summary(self) -> str:
+        """One line a person can read."""
+        unit = "exposures" if self.dataset_type == "rawexp" else "dark epochs"
+        line = (
+            f"Ingested {len(self.ingested)} {self.dataset_type} files ({len(self.exposures)} {unit}) "
+            f"into {self.run}"
+        )
+        if self.already_present:
+            line += f"; {len(self.already_present)} already present, nothing added for them"
+        line += f"; {len(self.failed)} failed."
+        return line
+
+
+def ingest_simulated(
+    repo: str | Butler,
+    locations: Sequence[str],
+    regex: str = DEFAULT_REGEX,
+    ingest_type: str = "rawexp",
+    run: str | None = None,
+    transfer: str | None = "auto",
+) -> IngestReport:
+    """Ingest simulated SPHEREx files into a repository.
+
+    Parameters
+    ----------
+    repo : `str` or `lsst.daf.butler.Butler`
+        Repository (path or URI) or a writeable Butler.
+    locations : `~collections.abc.Sequence` [`str`]
+        Files and directories (searched recursively) to ingest; local paths or URIs.
+    regex : `str`, optional
+        Regular expression searched for in each file name; files that do not match are ignored.  If it
+        has two groups they are the exposure and detector ids (otherwise the headers' EXPID and DETECTOR
+        are used).
+    ingest_type : `str`, optional
+        ``rawexp`` (raw science exposures) or ``dark`` (dark-current calibrations).
+    run : `str`, optional
+        Collection to ingest into; default ``{ingest_type}r``.  For raws it is a RUN collection.  For darks
+        it is the CALIBRATION collection the darks are certified in, each with a validity range from its
+        DATE-OBS to the next dark's; the files themselves go to RUN collections ``{run}/{obs_id}``.
+    transfer : `str` or `None`, optional
+        Transfer mode: ``auto``, ``copy``, ``symlink``, ``relsymlink``, ``hardlink``, ``move`` or
+        ``direct``.
+
+    Returns
+    -------
+    report : `IngestReport`
+        What landed, what was already there, and what failed with its reason.
+
+    Raises
+    ------
+    ValueError
+        Raised if ``ingest_type`` or ``regex`` is invalid.
+
+    Notes
+    -----
+    The datasets of one exposure (raws) or one dark epoch land in one transaction with their dimension
+    records, or not at all: a file that cannot be read or lacks a required header keyword fails its whole
+    exposure, and is reported by name; other exposures are ingested.  Files already ingested are skipped,
+    so running the same ingest again adds nothing.
+    """
+    if ingest_type not in INGEST_TYPES:
+        raise ValueError(f"Unknown ingest type {ingest_type!r}; choose one of {', '.join(INGEST_TYPES)}.")
+    try:
+        pattern = re.compile(regex)
+    except re.error as err:
+        raise ValueError(f"Invalid --regex {regex!r}: {err}") from None
+    run = run or f"{ingest_type}r"
+    butler = repo if isinstance(repo, Butler) else Butler.from_config(repo, writeable=True)
+    report = IngestReport(dataset_type=ingest_type, run=run)
+    progress = Progress(__name__)
+
+    instrument = SimulatorInstrument()
+    instrument.register(butler.registry)
+    dataset_type = DatasetType(
+        ingest_type,
+        RAW_DIMENSIONS if ingest_type == "rawexp" else DARK_DIMENSIONS,
+        STORAGE_CLASS,
+        universe=butler.dimensions,
+        isCalibration=ingest_type == "dark",
+    )
+    butler.registry.registerDatasetType(dataset_type)
+
+    files = _find_files(locations, pattern, report)
+    observations, failed_exposures = _read_metadata(files, pattern, ingest_type == "rawexp", progress, report)
+    by_exposure: dict[int, list[ObservationMetadata]] = defaultdict(list)
+    for obs in observations:
+        by_exposure[obs.exposure].append(obs)
+    _drop_failed_exposures(by_exposure, failed_exposures, report)
+    _drop_duplicates(by_exposure, report)
+
+    formatter = instrument.getRawFormatter({})
+    if ingest_type == "rawexp":
+        butler.collections.register(run, CollectionType.RUN)
+        _ingest_raws(butler, by_exposure, dataset_type, run, formatter, transfer, progress, report)
+    else:
+        butler.collections.register(run, CollectionType.CALIBRATION)
+        _ingest_darks(butler, by_exposure, dataset_type, run, formatter, transfer, progress, report)
+    return report
+
+
+def _find_files(locations: Iterable[str], pattern: re.Pattern, report: IngestReport) -> list[ResourcePath]:
+    """Return the files under ``locations`` whose names match ``pattern``."""
+    found: list[ResourcePath] = []
+    for location in locations:
+        uri = ResourcePath(location)
+        if not uri.exists():
+            report.failed.append(FailedFile(location, "no such file or directory"))
+            continue
+        if uri.isdir():
+            found.extend(u for u in ResourcePath.findFileResources([uri]) if pattern.search(u.basename()))
+        elif pattern.search(uri.basename()):
+            found.append(uri)
+        else:
+            report.failed.append(FailedFile(location, f"file name does not match --regex {pattern.pattern!r}"))
+    return sorted(set(found), key=str)
+
+
+def _read_metadata(
+    files: Sequence[ResourcePath],
+    pattern: re.Pattern,
+    on_sky: bool,
+    progress: Progress,
+    report: IngestReport,
+) -> tuple[list[ObservationMetadata], set[int]]:
+    """Read each file's headers.
+
+    Returns the metadata of the good files and the exposure ids (from the file names, where the regex
+    gives them) of the bad ones; each bad file goes to the report with its reason.
+    """
+    observations = []
+    failed_exposures = set()
+    for uri in progress.wrap(files, desc="Reading headers"):
+        match = pattern.search(uri.basename())
+        exposure = detector = None
+        if match is not None and pattern.groups >= 2:
+            exposure, detector = int(match.group(1)), int(match.group(2))
+        try:
+            observations.append(
+                ObservationMetadata.from_file(uri, exposure=exposure, detector=detector, on_sky=on_sky)
+            )
+        except FileMetadataError as err:
+            report.failed.append(FailedFile(err.path, err.problem))
+            if exposure is not None:
+                failed_exposures.add(exposure)
+    return observations, failed_exposures
+
+
+def _drop_failed_exposures(
+    by_exposure: dict[int, list[ObservationMetadata]], failed_exposures: set[int], report: IngestReport
+) -> None:
+    """Remove every exposure one of whose files failed, so that no exposure lands incomplete."""
+    for exposure in sorted(failed_exposures & by_exposure.keys()):
+        for obs in by_exposure.pop(exposure):
+            report.failed.append(FailedFile(obs.path, f"not ingested: another file of exposure {exposure} failed"))
+
+
+def _drop_duplicates(by_exposure: dict[int, list[ObservationMetadata]], report: IngestReport) -> None:
+    """Fail exposures that name the same detector twice (two files for one data ID)."""
+    for exposure in sorted(by_exposure):
+        detectors = [obs.detector for obs in by_exposure[exposure]]
+        if len(set(detectors)) != len(detectors):
+            for obs in by_exposure.pop(exposure):
+                report.failed.append(
+                    FailedFile(obs.path, f"exposure {exposure} has more than one file for detector {obs.detector}")
+                )
+
+
+def _file_dataset(obs: ObservationMetadata, ref: DatasetRef, formatter: type) -> FileDataset:
+    return FileDataset(path=ResourcePath(obs.path), refs=[ref], formatter=formatter)
+
+
+def _ingest_raws(
+    butler: Butler,
+    by_exposure: dict[int, list[ObservationMetadata]],
+    dataset_type: DatasetType,
+    run: str,
+    formatter: type,
+    transfer: str | None,
+    progress: Progress,
+    report: IngestReport,
+) -> None:
+    """Ingest raw exposures, one transaction per exposure."""
+    instrument = SimulatorInstrument.getName()
+    existing = {
+        (ref.dataId["exposure"], ref.dataId["detector"])
+        for ref in butler.query_datasets(dataset_type, collections=run, explain=False, limit=None)
+    }
+    known_regions = _known_detector_regions(butler, instrument, by_exposure.keys())
+
+    for exposure in progress.wrap(sorted(by_exposure), desc="Ingesting exposures"):
+        observations = by_exposure[exposure]
+        new = [obs for obs in observations if (exposure, obs.detector) not in existing]
+        report.already_present.extend(obs.path for obs in observations if obs not in new)
+        if not new:
+            continue
+        first = new[0]
+        regions = dict(known_regions.get(exposure, {}))
+        regions.update({obs.detector: obs.region for obs in new})
+        exposure_record = {
+            "instrument": instrument,
+            "id": exposure,
+            "obs_id": first.obs_id,
+            "exposure_time": first.exposure_time,
+            "observation_type": first.observation_type,
+            "group_name": first.group_name,
+            "group_id": first.group_id,
+            "tracking_ra": first.tracking_ra,
+            "tracking_dec": first.tracking_dec,
+            "sky_angle": first.sky_angle,
+            "gaussian_jitter": first.gaussian_jitter,
+            "has_simulated": True,
+            "timespan": first.timespan,
+            "region": _hull(regions.values()),
+        }
+        datasets = [
+            _file_dataset(
+                obs,
+                DatasetRef(
+                    dataset_type,
+                    {"instrument": instrument, "exposure": exposure, "detector": obs.detector},
+                    run=run,
+                ),
+                formatter,
+            )
+            for obs in new
+        ]
+        try:
+            with butler.transaction():
+                butler.registry.syncDimensionData("exposure", exposure_record, update=True)
+                butler.registry.insertDimensionData(
+                    "exposure_detector_region",
+                    *[
+                        {"instrument": instrument, "exposure": exposure, "detector": obs.detector, "region": obs.region}
+                        for obs in new
+                    ],
+                    skip_existing=True,
+                )
+                butler.ingest(*datasets, transfer=transfer)
+        except Exception as err:
+            for obs in new:
+                report.failed.append(FailedFile(obs.path, f"exposure {exposure} not ingested: {err}"))
+            continue
+        report.ingested.extend(obs.path for obs in new)
+        report.exposures.add(exposure)
+
+
+def _known_detector_regions(
+    butler: Butler, instrument: str, exposures: Iterable[int]
+) -> dict[int, dict[int, ConvexPolygon]]:
+    """Return the detector footprints already in the registry for these exposures (one query)."""
+    exposures = sorted(exposures)
+    if not exposures:
+        return {}
+    regions: dict[int, dict[int, ConvexPolygon]] = defaultdict(dict)
+    records = butler.query_dimension_records(
+        "exposure_detector_region",
+        where="instrument = instr AND exposure IN (exposures)",
+        bind={"instr": instrument, "exposures": exposures},
+        explain=False,
+        limit=None,
+    )
+    for record in records:
+        regions[record.exposure][record.detector] = record.region
+    return regions
+
+
+def _hull(regions: Iterable[ConvexPolygon]) -> ConvexPolygon:
+    """Return the convex hull of several polygons (the exposure's footprint)."""
+    vertices = [v for region in regions for v in region.getVertices()]
+    return ConvexPolygon.convexHull(vertices)
+
+
+def _ingest_darks(
+    butler: Butler,
+    by_exposure: dict[int, list[ObservationMetadata]],
+    dataset_type: DatasetType,
+    calibration_collection: str,
+    formatter: type,
+    transfer: str | None,
+    progress: Progress,
+    report: IngestReport,
+) -> None:
+    """Ingest dark frames and certify each for the time until the next dark of its detector."""
+    instrument = SimulatorInstrument.getName()
+    # Validity starts of every dark already certified, per detector: one query.
+    starts: dict[int, set] = defaultdict(set)
+    certified = butler.registry.queryDatasetAssociations(
+        dataset_type, collections=calibration_collection, flattenChains=False
+    )
+    known_runs = set()
+    for association in certified:
+        starts[association.ref.dataId["detector"]].add(association.timespan.begin)
+        known_runs.add((association.ref.run, association.ref.dataId["detector"]))
+    for observations in by_exposure.values():
+        for obs in observations:
+            starts[obs.detector].add(obs.timespan.begin)
+    ordered = {detector: sorted(times) for detector, times in starts.items()}
+
+    for epoch in progress.wrap(sorted(by_exposure), desc="Ingesting darks"):
+        observations = by_exposure[epoch]
+        run = f"{calibration_collection}/{observations[0].obs_id}"
+        new = [obs for obs in observations if (run, obs.detector) not in known_runs]
+        report.already_present.extend(obs.path for obs in observations if obs not in new)
+        if not new:
+            continue
+        refs = {
+            obs.detector: DatasetRef(dataset_type, {"instrument": instrument, "detector": obs.detector}, run=run)
+            for obs in new
+        }
+        try:
+            with butler.transaction():
+                butler.collections.register(run, CollectionType.RUN)
+                butler.ingest(*[_file_dataset(obs, refs[obs.detector], formatter) for obs in new], transfer=transfer)
+                for obs in new:
+                    validity = _validity(obs.timespan.begin, ordered[obs.detector])
+                    ref = refs[obs.detector]
+                    # A later dark shortens the validity of the one before it.
+                    butler.registry.decertify(
+                        calibration_collection, dataset_type, validity, dataIds=[ref.dataId]
+                    )
+                    butler.registry.certify(calibration_collection, [ref], validity)
+        except Exception as err:
+            for obs in new:
+                report.failed.append(FailedFile(obs.path, f"dark not ingested: {err}"))
+            continue
+        report.ingested.extend(obs.path for obs in new)
+        report.exposures.add(epoch)
+
+
+def _validity(begin, starts: list) -> Timespan:
+    """Return the validity range of a dark: from its start to the next dark's start (or forever)."""
+    later = [t for t in starts if t > begin]
+    return Timespan(begin, min(later) if later else None)

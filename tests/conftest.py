@@ -40,3 +40,42 @@ def make_repo(root: Path, register_instrument: bool = True) -> str:
 def repo(tmp_path: Path) -> str:
     """Return the path of a new SPHEREx repository with the simulator instrument registered."""
     return make_repo(tmp_path / "DATA")
+
+
+SIM_EXPOSURES = 3
+SIM_SIZE = 48
+
+
+@pytest.fixture(scope="session")
+def simulated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Simulated raws and darks (3 exposures x 6 arrays, 48x48 pixels), shared by a test session.
+
+    Tests that modify or move files copy them first (`simulated_copy`).
+    """
+    from spherex.simulator import simulate
+
+    outdir = tmp_path_factory.mktemp("simulated")
+    simulate(outdir, exposures=SIM_EXPOSURES, size=SIM_SIZE, seed=42)
+    return outdir
+
+
+@pytest.fixture
+def simulated_copy(simulated_dir: Path, tmp_path: Path) -> Path:
+    """A private copy of the simulated files, for tests that change, corrupt or move them."""
+    import shutil
+
+    return Path(shutil.copytree(simulated_dir, tmp_path / "simulated"))
+
+
+def venv_script(name: str) -> str:
+    """Return the path of a console script installed beside the running Python (``butler``, ``pipetask``)."""
+    import shutil
+    import sys
+
+    candidate = Path(sys.executable).parent / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        pytest.fail(f"{name} is not installed beside {sys.executable} nor on PATH")
+    return found

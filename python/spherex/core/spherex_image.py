@@ -1,0 +1,312 @@
+"""The in-memory SPHEREx image: image, variance, flags with named bits, WCS and metadata."""
+
+from __future__ import annotations
+
+__all__ = ["SPHERExImage", "spherex_image_reader", "spherex_image_writer"]
+
+import os
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+import numpy as np
+from astropy.io import fits, registry
+from astropy.nddata import CCDData
+
+from .errors import SPHERExImageError
+from .flags import validate_flag_defs
+from .spherex_image_fits import DEFAULT_UNIT, SPHERExImageFitsReader, SPHERExImageFitsWriter
+
+
+class SPHERExImage(CCDData):
+    """A SPHEREx image: a `~astropy.nddata.CCDData` with an int32 flags bitmask and named flag bits.
+
+    Parameters
+    ----------
+    data : `numpy.ndarray`-like or `~astropy.nddata.NDData`
+        Image pixels (SPHEREx stores float32).  Kept by reference, as in CCDData.
+    *args
+        Further positional arguments of `~astropy.nddata.CCDData`.
+    flags : `numpy.ndarray`, optional
+        Integer bitmask of the shape of ``data``; stored as int32 (uint32 is reinterpreted bit for bit).
+    flag_defs : `~collections.abc.Mapping` [`str`, `int`], optional
+        Flag name to bit number (0-31), e.g. `~spherex.core.LEVEL2_FLAG_BITS`.  Names are stored upper
+        case.
+    unit : `astropy.units.Unit` or `str`, optional
+        Unit of ``data``; electron/s (`~spherex.core.DEFAULT_UNIT`) if neither given nor carried by
+        ``data``.
+    **kwargs
+        Further keyword arguments of `~astropy.nddata.CCDData`: ``uncertainty`` (normally a
+        `~astropy.nddata.VarianceUncertainty`), ``mask``, ``wcs``, ``meta``.
+
+    Raises
+    ------
+    SPHERExImageError
+        Raised if flags, uncertainty or mask differ in shape from the data, the flags are not integers
+        that fit in 32 bits, or a flag definition is invalid.
+
+    Notes
+    -----
+    ``SPHERExImage.read(path)`` and ``image.write(path)`` use the SPHEREx FITS layout (see
+    `spherex.core.spherex_image_fits`).  Slicing (``image[100:200, 50:150]``) cuts every plane and the
+    WCS and keeps the flag definitions.
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        *args: Any,
+        flags: Any = None,
+        flag_defs: Mapping[str, int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if isinstance(data, SPHERExImage) and flag_defs is None:
+            flag_defs = data.flag_defs
+        if kwargs.get("unit") is None and getattr(data, "unit", None) is None and len(args) < 3:
+            kwargs["unit"] = DEFAULT_UNIT
+        try:
+            super().__init__(data, *args, flags=_as_int32_flags(flags), **kwargs)
+        except SPHERExImageError:
+            raise
+        except ValueError as err:
+            raise SPHERExImageError(f"Invalid SPHEREx image: {err}") from err
+        self._flag_defs = validate_flag_defs(flag_defs)
+        self._check_plane_shapes()
+
+    def _check_plane_shapes(self) -> None:
+        shape = np.shape(self.data)
+        planes = {"uncertainty": self.uncertainty, "mask": self.mask, "flags": self.flags}
+        for name, plane in planes.items():
+            if plane is None:
+                continue
+            plane_shape = np.shape(plane.array if name == "uncertainty" else plane)
+            if plane_shape != shape:
+                raise SPHERExImageError(
+                    f"The {name} plane has shape {plane_shape} but the image has {shape}; all planes must "
+                    "have one shape"
+                )
+
+    @property
+    def flags(self) -> np.ndarray | None:
+        """Per-pixel int32 bitmask (`numpy.ndarray` or `None`)."""
+        return self._flags
+
+    @flags.setter
+    def flags(self, value: Any) -> None:
+        flags = _as_int32_flags(value)
+        if flags is not None and flags.shape != np.shape(self.data):
+            raise SPHERExImageError(
+                f"The flags plane has shape {flags.shape} but the image has {np.shape(self.data)}"
+            )
+        self._flags = flags
+
+    @property
+    def flag_defs(self) -> dict[str, int]:
+        """Flag name to bit number (`dict` [`str`, `int`]); empty when no flags are defined."""
+        return self._flag_defs
+
+    @flag_defs.setter
+    def flag_defs(self, value: Mapping[str, int] | None) -> None:
+        self._flag_defs = validate_flag_defs(value)
+
+    def flag_mask(self, *names: str) -> np.ndarray:
+        """Return where any of the named flags is set.
+
+        Parameters
+        ----------
+        *names : `str`
+            Flag names (case-insensitive); all defined flags if none is given.
+
+        Returns
+        -------
+        mask : `numpy.ndarray`
+            Boolean array of the image shape.
+
+        Raises
+        ------
+        SPHERExImageError
+            Raised if the image has no flags plane.
+        KeyError
+            Raised if a name is not in `flag_defs`.
+        """
+        if self.flags is None:
+            raise SPHERExImageError("This SPHEREx image has no flags plane")
+        bits = 0
+        for name in names or tuple(self.flag_defs):
+            try:
+                bits |= 1 << self.flag_defs[name.upper()]
+            except KeyError:
+                raise KeyError(f"Flag {name!r} is not defined; defined flags: {list(self.flag_defs)}") from None
+        return (self.flags & np.int32(np.uint32(bits).view(np.int32))) != 0
+
+    def _slice(self, item: Any) -> dict[str, Any]:
+        kwargs = super()._slice(item)
+        kwargs["flags"] = None if self.flags is None else self.flags[item]
+        kwargs["flag_defs"] = self.flag_defs
+        return kwargs
+
+    def to_hdulist(
+        self, compression: str | None = None, quantize_level: float | None = None, checksum: bool = False
+    ) -> fits.HDUList:
+        """Return the image as HDUs in the SPHEREx FITS layout.
+
+        Parameters
+        ----------
+        compression : `str`, optional
+            Tile-compression algorithm for every plane (e.g. ``RICE_1``, ``GZIP_2``).
+        quantize_level : `float`, optional
+            Quantization of floating point planes when compressing.
+        checksum : `bool`, optional
+            Add ``CHECKSUM`` and ``DATASUM`` keywords when written.
+
+        Returns
+        -------
+        hdul : `astropy.io.fits.HDUList`
+            ``PRIMARY`` (header only, with ``meta``), ``IMAGE``, ``FLAGS``, ``VARIANCE``, ``MASK``.
+        """
+        return SPHERExImageFitsWriter(compression, quantize_level, checksum).to_hdulist(self)
+
+    def merged_header(self) -> fits.Header:
+        """Return the header ingest sees: the written primary header updated with the image header.
+
+        Returns
+        -------
+        header : `astropy.io.fits.Header`
+            ``meta`` cards, then ``BUNIT`` and the WCS, without structural keywords; the same as
+            `SPHERExImageFitsReader.read_merged_header` gives for the written file.
+        """
+        hdul = SPHERExImageFitsWriter().to_hdulist(self)
+        merged = fits.Header()
+        for hdu in hdul[:2]:
+            for card in hdu.header.cards:
+                if card.keyword in ("SIMPLE", "BITPIX", "EXTEND", "XTENSION", "PCOUNT", "GCOUNT", "EXTNAME"):
+                    continue
+                if card.keyword.startswith("NAXIS"):
+                    continue
+                merged.append(card, end=True)
+        return merged
+
+    @classmethod
+    def from_fits(cls, path: str | os.PathLike | BinaryIO, slices: Any = None) -> SPHERExImage:
+        """Read an image, or a cutout of it, from a FITS file.
+
+        Parameters
+        ----------
+        path : `str` or `os.PathLike`
+            File in the SPHEREx layout, a SPHEREx Level-2 file, or the original's / CCDData's layout.
+        slices : `tuple` [`slice`, ...], optional
+            Cutout in numpy (row, column) order; only the pixels needed are read from uncompressed files
+            (memory map) and only the tiles needed from compressed ones.
+
+        Returns
+        -------
+        image : `SPHERExImage`
+            The image; ``meta`` holds the primary header cards (see
+            `SPHERExImageFitsReader.read_metadata`).
+
+        Raises
+        ------
+        FileNotFoundError
+            Raised if ``path`` does not exist.
+        FitsLayoutError
+            Raised if the file is not a readable SPHEREx image.
+        """
+        with SPHERExImageFitsReader(path, memmap=slices is not None) as reader:
+            return cls(**reader.read_parts(slices))
+
+
+def _as_int32_flags(flags: Any) -> np.ndarray | None:
+    if flags is None:
+        return None
+    array = np.asarray(flags)
+    if array.dtype.kind == "b":
+        return array.astype(np.int32)
+    if array.dtype.kind not in "iu":
+        raise SPHERExImageError(f"Flags must be an integer bitmask, not dtype {array.dtype}")
+    if array.dtype.kind == "u" and array.dtype.itemsize == 4:
+        return array.astype(array.dtype.newbyteorder("=")).view(np.int32)
+    if array.dtype == np.int32:
+        return array
+    if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.uint32).max):
+        raise SPHERExImageError("Flags do not fit in a 32-bit bitmask")
+    if array.size and array.max() > np.iinfo(np.int32).max:
+        return array.astype(np.uint32).view(np.int32)
+    return array.astype(np.int32)
+
+
+def spherex_image_reader(filename: str | os.PathLike | BinaryIO, slices: Any = None, **kwargs: Any) -> SPHERExImage:
+    """Read a `SPHERExImage` from FITS; the ``fits`` reader of astropy's I/O registry.
+
+    Parameters
+    ----------
+    filename : `str` or `os.PathLike` or file-like
+        File to read (astropy's registry passes an open file).
+    slices : `tuple` [`slice`, ...], optional
+        Cutout in numpy (row, column) order.
+    **kwargs
+        Not supported; present so astropy's registry can report unknown arguments clearly.
+
+    Returns
+    -------
+    image : `SPHERExImage`
+        The image.
+
+    Raises
+    ------
+    TypeError
+        Raised for unknown keyword arguments.
+    FitsLayoutError
+        Raised if the file is not a readable SPHEREx image.
+    """
+    if kwargs:
+        raise TypeError(f"SPHERExImage.read got unexpected arguments {sorted(kwargs)}")
+    return SPHERExImage.from_fits(filename, slices=slices)
+
+
+def spherex_image_writer(
+    image: SPHERExImage,
+    filename: str | os.PathLike,
+    overwrite: bool = False,
+    compression: str | None = None,
+    quantize_level: float | None = None,
+    checksum: bool = False,
+) -> None:
+    """Write a `SPHERExImage` to FITS; the ``fits`` writer of astropy's I/O registry.
+
+    Parameters
+    ----------
+    image : `SPHERExImage`
+        Image to write.
+    filename : `str` or `os.PathLike`
+        Output file.
+    overwrite : `bool`, optional
+        Replace an existing file.
+    compression : `str`, optional
+        Tile-compression algorithm for every plane (e.g. ``RICE_1``, ``GZIP_2``).
+    quantize_level : `float`, optional
+        Quantization of floating point planes when compressing.
+    checksum : `bool`, optional
+        Write ``CHECKSUM`` and ``DATASUM`` keywords.
+
+    Raises
+    ------
+    FileExistsError
+        Raised if the file exists and ``overwrite`` is `False`.
+    SPHERExImageError
+        Raised if the image cannot be represented in FITS.
+    """
+    SPHERExImageFitsWriter(compression, quantize_level, checksum).write(image, filename, overwrite=overwrite)
+
+
+def _always_fits(origin: str, path: Any, fileobj: Any, *args: Any, **kwargs: Any) -> bool:
+    """Identify every file as FITS, the only format of SPHERExImage.
+
+    Files that are not FITS then fail in the reader with a `FitsLayoutError` naming them, rather than
+    with astropy's "format could not be identified".
+    """
+    return True
+
+
+with registry.delay_doc_updates(SPHERExImage):
+    registry.register_reader("fits", SPHERExImage, spherex_image_reader)
+    registry.register_writer("fits", SPHERExImage, spherex_image_writer)
+    registry.register_identifier("fits", SPHERExImage, _always_fits)

@@ -1,0 +1,3 @@
+"""SPHEREx PipelineTasks."""
+
+from .subtract import *

@@ -59,7 +59,7 @@ def test_register_instrument_cli(tmp_path: Path) -> None:
     with Butler.from_config(repo) as butler:
         (instrument,) = butler.query_dimension_records("instrument")
         assert instrument.name == "simulator"
-        assert instrument.class_name == "spherex.instrument._instrument.SimulatorInstrument"
+        assert instrument.class_name == "spherex.instrument.SimulatorInstrument"
         detectors = butler.query_dimension_records("detector", order_by="detector")
         assert [d.id for d in detectors] == [1, 2, 3, 4, 5, 6]
         assert [d.focal_plane for d in detectors] == ["SWIR"] * 3 + ["MWIR"] * 3

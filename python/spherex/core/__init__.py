@@ -1,6 +1,47 @@
 """The SPHEREx image model and its FITS layout."""
 
-from .errors import *
-from .flags import *
-from .spherex_image import *
-from .spherex_image_fits import *
+from .errors import FitsLayoutError, SPHERExImageError
+from .fits_file import PARSE_ERRORS, check_complete, open_fits
+from .fits_write_options import COMPRESSION_TYPES, FitsWriteOptions
+from .flags import (
+    FLAG_KEYWORD_PREFIX,
+    LEVEL2_FLAG_BITS,
+    MAX_FLAG_BIT,
+    flag_defs_to_cards,
+    read_flag_defs,
+    validate_flag_defs,
+)
+from .spherex_image import SPHERExImage, spherex_image_reader, spherex_image_writer
+from .spherex_image_fits import (
+    DEFAULT_UNIT,
+    SPHERExImageFitsReader,
+    SPHERExImageFitsWriter,
+    is_structural_keyword,
+    is_wcs_keyword,
+    metadata_to_header,
+)
+
+__all__ = [
+    "PARSE_ERRORS",
+    "COMPRESSION_TYPES",
+    "FitsWriteOptions",
+    "DEFAULT_UNIT",
+    "FLAG_KEYWORD_PREFIX",
+    "LEVEL2_FLAG_BITS",
+    "MAX_FLAG_BIT",
+    "FitsLayoutError",
+    "SPHERExImage",
+    "SPHERExImageError",
+    "SPHERExImageFitsReader",
+    "SPHERExImageFitsWriter",
+    "check_complete",
+    "flag_defs_to_cards",
+    "is_structural_keyword",
+    "is_wcs_keyword",
+    "metadata_to_header",
+    "open_fits",
+    "read_flag_defs",
+    "spherex_image_reader",
+    "spherex_image_writer",
+    "validate_flag_defs",
+]

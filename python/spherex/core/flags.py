@@ -93,7 +93,8 @@ def validate_flag_defs(flag_defs: Mapping[str, int] | None) -> dict[str, int]:
             raise SPHERExImageError(f"Bit of flag {name!r} must be an integer, not {bit!r}")
         if not 0 <= int(bit) <= MAX_FLAG_BIT:
             raise SPHERExImageError(
-                f"Bit {int(bit)} of flag {name!r} does not fit in the int32 FLAGS plane (bits 0-{MAX_FLAG_BIT})"
+                f"Bit {int(bit)} of flag {name!r} does not fit in the int32 FLAGS plane "
+                f"(bits 0-{MAX_FLAG_BIT})"
             )
         result[key] = int(bit)
     return result
@@ -155,4 +156,3 @@ def read_flag_defs(header: fits.Header, path: str = "<memory>") -> dict[str, int
             )
         flag_defs[keyword[len(FLAG_KEYWORD_PREFIX) :]] = value
     return flag_defs
-

@@ -6,13 +6,13 @@ __all__ = ["SPHERExImage", "spherex_image_reader", "spherex_image_writer"]
 
 import os
 from collections.abc import Mapping
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
 from astropy.io import fits, registry
 from astropy.nddata import CCDData
 
-from .errors import SPHERExImageError
+from .errors import FitsLayoutError, SPHERExImageError
 from .flags import validate_flag_defs
 from .spherex_image_fits import DEFAULT_UNIT, SPHERExImageFitsReader, SPHERExImageFitsWriter
 
@@ -50,6 +50,12 @@ class SPHERExImage(CCDData):
     `spherex.core.spherex_image_fits`).  Slicing (``image[100:200, 50:150]``) cuts every plane and the
     WCS and keeps the flag definitions.
     """
+
+    fits_reader_class: ClassVar[type[SPHERExImageFitsReader]] = SPHERExImageFitsReader
+    """Reads the FITS layout; subclasses with richer layouts replace it."""
+
+    fits_writer_class: ClassVar[type[SPHERExImageFitsWriter]] = SPHERExImageFitsWriter
+    """Writes the FITS layout; subclasses with richer layouts replace it."""
 
     def __init__(
         self,
@@ -135,7 +141,9 @@ class SPHERExImage(CCDData):
             try:
                 bits |= 1 << self.flag_defs[name.upper()]
             except KeyError:
-                raise KeyError(f"Flag {name!r} is not defined; defined flags: {list(self.flag_defs)}") from None
+                raise KeyError(
+                    f"Flag {name!r} is not defined; defined flags: {list(self.flag_defs)}"
+                ) from None
         return (self.flags & np.int32(np.uint32(bits).view(np.int32))) != 0
 
     def _slice(self, item: Any) -> dict[str, Any]:
@@ -163,7 +171,7 @@ class SPHERExImage(CCDData):
         hdul : `astropy.io.fits.HDUList`
             ``PRIMARY`` (header only, with ``meta``), ``IMAGE``, ``FLAGS``, ``VARIANCE``, ``MASK``.
         """
-        return SPHERExImageFitsWriter(compression, quantize_level, checksum).to_hdulist(self)
+        return self.fits_writer_class(compression, quantize_level, checksum).to_hdulist(self)
 
     def merged_header(self) -> fits.Header:
         """Return the header ingest sees: the written primary header updated with the image header.
@@ -174,7 +182,7 @@ class SPHERExImage(CCDData):
             ``meta`` cards, then ``BUNIT`` and the WCS, without structural keywords; the same as
             `SPHERExImageFitsReader.read_merged_header` gives for the written file.
         """
-        hdul = SPHERExImageFitsWriter().to_hdulist(self)
+        hdul = self.fits_writer_class().to_hdulist(self)
         merged = fits.Header()
         for hdu in hdul[:2]:
             for card in hdu.header.cards:
@@ -210,8 +218,36 @@ class SPHERExImage(CCDData):
         FitsLayoutError
             Raised if the file is not a readable SPHEREx image.
         """
-        with SPHERExImageFitsReader(path, memmap=slices is not None) as reader:
-            return cls(**reader.read_parts(slices))
+        with cls.fits_reader_class(path, memmap=slices is not None) as reader:
+            return cls.from_parts(reader.read_parts(slices), reader.path)
+
+    @classmethod
+    def from_parts(cls, parts: Mapping[str, Any], path: str) -> SPHERExImage:
+        """Build an image from the parts a `SPHERExImageFitsReader` read.
+
+        Parameters
+        ----------
+        parts : `~collections.abc.Mapping` [`str`, `typing.Any`]
+            Constructor arguments (see `SPHERExImageFitsReader.read_parts`).
+        path : `str`
+            File the parts come from, for error messages.
+
+        Returns
+        -------
+        image : `SPHERExImage`
+            The image.
+
+        Raises
+        ------
+        FitsLayoutError
+            Raised if the parts are inconsistent (e.g. the variance unit does not match the image unit).
+        """
+        try:
+            return cls(**parts)
+        except FitsLayoutError:
+            raise
+        except SPHERExImageError as err:
+            raise FitsLayoutError(path, f"inconsistent planes: {err}") from err
 
 
 def _as_int32_flags(flags: Any) -> np.ndarray | None:
@@ -233,7 +269,9 @@ def _as_int32_flags(flags: Any) -> np.ndarray | None:
     return array.astype(np.int32)
 
 
-def spherex_image_reader(filename: str | os.PathLike | BinaryIO, slices: Any = None, **kwargs: Any) -> SPHERExImage:
+def spherex_image_reader(
+    filename: str | os.PathLike | BinaryIO, slices: Any = None, **kwargs: Any
+) -> SPHERExImage:
     """Read a `SPHERExImage` from FITS; the ``fits`` reader of astropy's I/O registry.
 
     Parameters
@@ -294,7 +332,7 @@ def spherex_image_writer(
     SPHERExImageError
         Raised if the image cannot be represented in FITS.
     """
-    SPHERExImageFitsWriter(compression, quantize_level, checksum).write(image, filename, overwrite=overwrite)
+    image.fits_writer_class(compression, quantize_level, checksum).write(image, filename, overwrite=overwrite)
 
 
 def _always_fits(origin: str, path: Any, fileobj: Any, *args: Any, **kwargs: Any) -> bool:

@@ -30,21 +30,22 @@ __all__ = [
     "SPHERExImageFitsWriter",
     "is_structural_keyword",
     "is_wcs_keyword",
+    "metadata_to_header",
 ]
 
-import io
+import contextlib
 import os
 import re
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Self
 
 import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.io.fits.hdu.compressed import DITHER_SEED_CHECKSUM
 from astropy.nddata import (
+    CCDData,
     InverseVariance,
     NDUncertainty,
     StdDevUncertainty,
@@ -54,6 +55,8 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from .errors import FitsLayoutError, SPHERExImageError
+from .fits_file import PARSE_ERRORS, open_fits
+from .fits_write_options import FitsWriteOptions
 from .flags import flag_defs_to_cards, read_flag_defs
 
 if TYPE_CHECKING:
@@ -61,11 +64,6 @@ if TYPE_CHECKING:
 
 DEFAULT_UNIT = u.electron / u.s
 """Unit of images whose ``IMAGE`` HDU has no ``BUNIT``, as in the 2020 proof of concept."""
-
-# Tile-compression algorithms astropy.io.fits (CFITSIO) offers.
-_COMPRESSION_TYPES = frozenset({"RICE_1", "GZIP_1", "GZIP_2", "PLIO_1", "HCOMPRESS_1", "NOCOMPRESS"})
-# Lossless for floating point planes: no quantization (only GZIP supports unquantized floats).
-_LOSSLESS_FLOAT_COMPRESSION = frozenset({"GZIP_1", "GZIP_2", "NOCOMPRESS"})
 
 _STRUCTURAL = re.compile(
     r"^(SIMPLE|BITPIX|NAXIS\d*|EXTEND|XTENSION|PCOUNT|GCOUNT|EXTNAME|EXTVER|EXTLEVEL|BSCALE|BZERO|BLANK"
@@ -156,7 +154,7 @@ class SPHERExImageFitsReader:
 
     Parameters
     ----------
-    path : `str` or `os.PathLike`
+    path : `str`, `os.PathLike` or file-like
         File to read.
     memmap : `bool`, optional
         Memory-map the file.  Cutouts (``slices``) then read only the pages they touch; whole planes are
@@ -184,31 +182,15 @@ class SPHERExImageFitsReader:
     """Names `read_component` knows."""
 
     def __init__(self, path: str | os.PathLike | BinaryIO, *, memmap: bool = False) -> None:
-        source: str | BinaryIO
-        if hasattr(path, "read"):
-            # astropy's I/O registry hands readers an open file; read by name when it is a plain file.
-            name = getattr(path, "name", None)
-            plain = isinstance(path, io.FileIO | io.BufferedReader) and isinstance(name, str)
-            source = name if plain else path
-            self.path = name if isinstance(name, str) else repr(path)
-        else:
-            source = self.path = os.fspath(path)
         self._memmap = memmap
+        self._hdul, self.path = open_fits(path, memmap=memmap)
         try:
-            size = os.path.getsize(source) if isinstance(source, str) else _stream_size(source)
-            hdul = fits.open(source, memmap=memmap, lazy_load_hdus=False)
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
-            raise
-        except (OSError, ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError) as err:
-            raise FitsLayoutError(self.path, f"not a readable FITS file ({err})") from err
-        self._hdul = hdul
-        try:
-            self._check_complete(size)
-            self._image_hdu = self._find_image_hdu()
-            self._shape = self._plane_shape(self._image_hdu, "image")
-            self._check_plane_shapes()
+            with self._reporting_damage():
+                self._image_hdu = self._find_image_hdu()
+                self._shape = self._plane_shape(self._image_hdu, "image")
+                self._check_plane_shapes()
         except BaseException:
-            hdul.close()
+            self._hdul.close()
             raise
 
     def __enter__(self) -> Self:
@@ -247,16 +229,6 @@ class SPHERExImageFitsReader:
         return self._image_hdu.header
 
     # -- structure ---------------------------------------------------------------------------------------
-
-    def _check_complete(self, size: int) -> None:
-        for index, hdu in enumerate(self._hdul):
-            info = self._hdul.fileinfo(index)
-            end = info["datLoc"] + info["datSpan"]
-            if end > size:
-                raise FitsLayoutError(
-                    self.path,
-                    f"truncated: HDU {index} ({hdu.name}) needs {end} bytes but the file has {size}",
-                )
 
     def _find_image_hdu(self) -> fits.hdu.base.ExtensionHDU | fits.PrimaryHDU:
         if self.image_hdu_name in self._hdul:
@@ -319,7 +291,7 @@ class SPHERExImageFitsReader:
                 # A view of the memory map touches only the pages of the cutout.
                 return np.array(hdu.data[slices])
             return np.asarray(hdu.section[slices])
-        except (OSError, ValueError, TypeError, IndexError) as err:
+        except PARSE_ERRORS as err:
             raise FitsLayoutError(self.path, f"cannot read the pixels of HDU {hdu.name} ({err})") from err
 
     def normalize_slices(self, slices: Any) -> tuple[slice, ...] | None:
@@ -389,8 +361,8 @@ class SPHERExImageFitsReader:
         -------
         uncertainty : `astropy.nddata.NDUncertainty` or `None`
             `~astropy.nddata.VarianceUncertainty` unless a ``UTYPE`` keyword (written by CCDData) names
-            another type; its unit is the ``BUNIT`` of the plane when that is given and differs from the
-            square of the image unit.  `None` if the file has no uncertainty plane.
+            another type; its unit is the ``BUNIT`` of the plane when that is given.  `None` if the file
+            has no uncertainty plane.
         """
         hdu = self._plane_hdu(self.variance_hdu_names)
         if hdu is None:
@@ -401,7 +373,8 @@ class SPHERExImageFitsReader:
             uncertainty_class = _UNCERTAINTY_TYPES[utype]
         except KeyError:
             raise FitsLayoutError(
-                self.path, f"HDU {hdu.name} has unknown uncertainty type {_UNCERTAINTY_TYPE_KEYWORD}={utype!r}"
+                self.path,
+                f"HDU {hdu.name} has unknown uncertainty type {_UNCERTAINTY_TYPE_KEYWORD}={utype!r}",
             ) from None
         unit = self._parse_unit(hdu.header)
         return uncertainty_class(array, unit=unit, copy=False)
@@ -423,7 +396,7 @@ class SPHERExImageFitsReader:
         Raises
         ------
         FitsLayoutError
-            Raised if the plane does not hold integers.
+            Raised if the plane does not hold integers that fit in 32 bits.
         """
         hdu = self._plane_hdu(self.flags_hdu_name)
         if hdu is None:
@@ -431,10 +404,10 @@ class SPHERExImageFitsReader:
         flags = self._read_pixels(hdu, self.normalize_slices(slices))
         if flags.dtype.kind not in "iu":
             raise FitsLayoutError(self.path, f"HDU {hdu.name} holds {flags.dtype}, not an integer bitmask")
-        if flags.dtype.itemsize == 4 and flags.dtype.kind == "u":
-            return flags.view(flags.dtype.newbyteorder("=").str.replace("u", "i"))
         if flags.dtype.itemsize > 4:
             raise FitsLayoutError(self.path, f"HDU {hdu.name} holds {flags.dtype}; flags must fit in int32")
+        if flags.dtype.kind == "u" and flags.dtype.itemsize == 4:
+            return flags.astype(np.uint32).view(np.int32)
         if flags.dtype.itemsize < 4:
             return flags.astype(np.int32)
         return flags
@@ -569,6 +542,14 @@ class SPHERExImageFitsReader:
         KeyError
             Raised if ``component`` is not known.
         """
+        if component not in self.components:
+            raise KeyError(
+                f"{self.path}: unknown SPHEREx image component {component!r}; known: {self.components}"
+            )
+        with self._reporting_damage():
+            return self._read_component(component, slices)
+
+    def _read_component(self, component: str, slices: Any) -> Any:
         match component:
             case "image":
                 return self.read_image(slices)
@@ -582,7 +563,7 @@ class SPHERExImageFitsReader:
                 return self.read_wcs(slices)
             case "metadata":
                 return self.read_metadata()
-        raise KeyError(f"{self.path}: unknown SPHEREx image component {component!r}; known: {self.components}")
+        raise KeyError(f"{self.path}: no reader for component {component!r}")
 
     def read_parts(self, slices: Any = None) -> dict[str, Any]:
         """Read everything needed to build a `~spherex.core.SPHERExImage`.
@@ -598,7 +579,10 @@ class SPHERExImageFitsReader:
             Keyword arguments of the `~spherex.core.SPHERExImage` constructor: ``data``, ``unit``,
             ``uncertainty``, ``flags``, ``flag_defs``, ``mask``, ``wcs`` and ``meta``.
         """
-        slices = self.normalize_slices(slices)
+        with self._reporting_damage():
+            return self._read_parts(self.normalize_slices(slices))
+
+    def _read_parts(self, slices: tuple[slice, ...] | None) -> dict[str, Any]:
         return dict(
             data=self.read_image(slices),
             unit=self.read_unit(),
@@ -612,6 +596,21 @@ class SPHERExImageFitsReader:
 
     # -- helpers ------------------------------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _reporting_damage(self) -> Iterator[None]:
+        """Turn what astropy raises for damaged headers or data into `FitsLayoutError`.
+
+        astropy parses card values and reads pixels lazily, so damage can surface at any access.
+        """
+        try:
+            yield
+        except SPHERExImageError:
+            raise
+        except (FileNotFoundError, PermissionError):
+            raise
+        except PARSE_ERRORS as err:
+            raise FitsLayoutError(self.path, f"damaged file ({type(err).__name__}: {err})") from err
+
     def _is_metadata(self, keyword: str) -> bool:
         return not (is_structural_keyword(keyword) or is_wcs_keyword(keyword) or keyword == _UNIT_KEYWORD)
 
@@ -621,8 +620,6 @@ class SPHERExImageFitsReader:
             return None
         if not isinstance(bunit, str):
             raise FitsLayoutError(self.path, f"BUNIT = {bunit!r} is not a string")
-        from astropy.nddata import CCDData
-
         # Accept the spellings CCDData accepts ("ELECTRONS/S" ...); keep anything else as written.
         bunit = CCDData.known_invalid_fits_unit_strings.get(bunit.strip(), bunit.strip())
         with warnings.catch_warnings():
@@ -638,12 +635,9 @@ class SPHERExImageFitsWriter:
     compression : `str`, optional
         Tile-compress every plane with this algorithm (``RICE_1``, ``GZIP_1``, ``GZIP_2``, ``PLIO_1``,
         ``HCOMPRESS_1``, ``NOCOMPRESS``); `None` (default) writes plain image HDUs.  Integer planes
-        (``FLAGS``, ``MASK``) are always compressed losslessly.
+        (``FLAGS``, ``MASK``) are always compressed losslessly; see `FitsWriteOptions` for floats.
     quantize_level : `float`, optional
-        Quantization of floating point planes when compressing (see `astropy.io.fits.CompImageHDU`).
-        By default GZIP compresses floats losslessly (no quantization) while ``RICE_1`` and
-        ``HCOMPRESS_1``, which only compress quantized floats, use astropy's default of 16 (lossy, as
-        fpack), with dithering seeded from the data so that output is reproducible.
+        Quantization of floating point planes when compressing.
     checksum : `bool`, optional
         Write ``CHECKSUM`` and ``DATASUM`` keywords in every HDU.
 
@@ -651,20 +645,32 @@ class SPHERExImageFitsWriter:
     ------
     SPHERExImageError
         Raised if ``compression`` is not a known algorithm.
+
+    Notes
+    -----
+    Subclasses for richer layouts extend `to_hdulist`, appending their HDUs after those of this class.
     """
 
     def __init__(
         self, compression: str | None = None, quantize_level: float | None = None, checksum: bool = False
     ) -> None:
-        if compression is not None:
-            compression = str(compression).upper()
-            if compression not in _COMPRESSION_TYPES:
-                raise SPHERExImageError(
-                    f"Unknown FITS tile compression {compression!r}; use one of {sorted(_COMPRESSION_TYPES)}"
-                )
-        self.compression = compression
-        self.quantize_level = quantize_level
-        self.checksum = checksum
+        self.options = FitsWriteOptions(compression, quantize_level, checksum)
+
+    @classmethod
+    def from_options(cls, options: FitsWriteOptions) -> Self:
+        """Make a writer from `FitsWriteOptions`.
+
+        Parameters
+        ----------
+        options : `FitsWriteOptions`
+            Compression and checksum options.
+
+        Returns
+        -------
+        writer : `SPHERExImageFitsWriter`
+            The writer.
+        """
+        return cls(options.compression, options.quantize_level, options.checksum)
 
     def to_hdulist(self, image: SPHERExImage) -> fits.HDUList:
         """Build the HDUs of an image.
@@ -687,7 +693,9 @@ class SPHERExImageFitsWriter:
         """
         data = np.asarray(image.data)
         if data.ndim != 2:
-            raise SPHERExImageError(f"A SPHEREx image must be 2-d to be written to FITS, not shape {data.shape}")
+            raise SPHERExImageError(
+                f"A SPHEREx image must be 2-d to be written to FITS, not shape {data.shape}"
+            )
         _check_pixel_dtype(data, "image")
         wcs_cards = self._wcs_cards(image)
         primary = fits.PrimaryHDU(header=self._primary_header(image))
@@ -747,21 +755,12 @@ class SPHERExImageFitsWriter:
         with warnings.catch_warnings():
             # Long MP_ keywords are written as HIERARCH on purpose.
             warnings.filterwarnings("ignore", message=".*HIERARCH card will be created.*")
-            hdul.writeto(path, overwrite=overwrite, checksum=self.checksum)
+            hdul.writeto(path, overwrite=overwrite, checksum=self.options.checksum)
 
     # -- helpers ------------------------------------------------------------------------------------------
 
-    def _plane_hdu(self, data: np.ndarray, header: fits.Header, name: str) -> fits.ImageHDU | fits.CompImageHDU:
-        if self.compression is None:
-            return fits.ImageHDU(data, header=header, name=name)
-        options: dict[str, Any] = {"compression_type": self.compression}
-        if data.dtype.kind == "f":
-            if self.quantize_level is not None:
-                options["quantize_level"] = self.quantize_level
-            elif self.compression in _LOSSLESS_FLOAT_COMPRESSION:
-                options["quantize_level"] = 0.0
-            options["dither_seed"] = DITHER_SEED_CHECKSUM
-        return fits.CompImageHDU(data, header=header, name=name, **options)
+    def _plane_hdu(self, data: np.ndarray, header: fits.Header, name: str) -> fits.ImageHDU:
+        return self.options.image_hdu(data, header, name)
 
     def _wcs_cards(self, image: SPHERExImage) -> list[fits.Card]:
         if image.wcs is None:
@@ -775,22 +774,44 @@ class SPHERExImageFitsWriter:
         return list(header.cards)
 
     def _primary_header(self, image: SPHERExImage) -> fits.Header:
-        header = fits.Header()
-        meta = image.meta
-        if meta is None:
-            return header
-        cards: list[fits.Card] = []
-        if isinstance(meta, fits.Header):
-            cards = [card for card in meta.cards]
-        else:
-            for key, value in meta.items():
-                cards.extend(_cards_from_item(str(key), value))
-        for card in cards:
-            keyword = card.keyword
-            if is_structural_keyword(keyword) or is_wcs_keyword(keyword) or keyword == _UNIT_KEYWORD:
-                continue
-            header.append(card, end=True)
+        return metadata_to_header(image.meta)
+
+
+def metadata_to_header(meta: Mapping[str, Any] | None) -> fits.Header:
+    """Convert image metadata to the cards of the primary header.
+
+    Parameters
+    ----------
+    meta : `astropy.io.fits.Header` or `~collections.abc.Mapping`, optional
+        Image ``meta``.  Mapping values may be ``(value, comment)`` tuples; ``COMMENT`` and ``HISTORY``
+        may hold lists.  Keys longer than eight characters become ``HIERARCH`` keywords.
+
+    Returns
+    -------
+    header : `astropy.io.fits.Header`
+        New cards, leaving out structural keywords, ``BUNIT`` and WCS keywords (those come from the
+        image's ``unit`` and ``wcs``).
+
+    Raises
+    ------
+    SPHERExImageError
+        Raised if a value cannot be written to a FITS header.
+    """
+    header = fits.Header()
+    if meta is None:
         return header
+    cards: list[fits.Card] = []
+    if isinstance(meta, fits.Header):
+        cards = [_copy_card(card) for card in meta.cards]
+    else:
+        for key, value in meta.items():
+            cards.extend(_cards_from_item(str(key), value))
+    for card in cards:
+        keyword = card.keyword
+        if is_structural_keyword(keyword) or is_wcs_keyword(keyword) or keyword == _UNIT_KEYWORD:
+            continue
+        header.append(card, end=True)
+    return header
 
 
 def _cards_from_item(key: str, value: Any) -> list[fits.Card]:
@@ -819,22 +840,15 @@ def _cards_from_item(key: str, value: Any) -> list[fits.Card]:
         # Force formatting now so an over-long card fails here, naming the key.
         str(card)
     except (ValueError, fits.VerifyError) as err:
-        raise SPHERExImageError(f"meta[{key!r}] = {value!r} cannot be written to a FITS header ({err})") from err
+        raise SPHERExImageError(
+            f"meta[{key!r}] = {value!r} cannot be written to a FITS header ({err})"
+        ) from err
     return [card]
 
 
 def _copy_card(card: fits.Card) -> fits.Card:
     """Return an independent copy of a card (headers share the cards appended to them)."""
     return fits.Card.fromstring(card.image)
-
-
-def _stream_size(stream: BinaryIO) -> int:
-    """Return the size of a seekable stream, leaving its position unchanged."""
-    position = stream.tell()
-    try:
-        return stream.seek(0, os.SEEK_END)
-    finally:
-        stream.seek(position)
 
 
 def _check_pixel_dtype(array: np.ndarray, what: str) -> None:

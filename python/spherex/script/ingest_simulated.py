@@ -360,13 +360,16 @@ def _ingest_darks(
     instrument = SimulatorInstrument.getName()
     # Validity starts of every dark already certified, per detector: one query.
     starts: dict[int, set] = defaultdict(set)
+    certified_ranges: dict[int, list[Timespan]] = defaultdict(list)
     certified = butler.registry.queryDatasetAssociations(
         dataset_type, collections=calibration_collection, flattenChains=False
     )
     known_runs = set()
     for association in certified:
-        starts[association.ref.dataId["detector"]].add(association.timespan.begin)
-        known_runs.add((association.ref.run, association.ref.dataId["detector"]))
+        detector = association.ref.dataId["detector"]
+        starts[detector].add(association.timespan.begin)
+        certified_ranges[detector].append(association.timespan)
+        known_runs.add((association.ref.run, detector))
     for observations in by_exposure.values():
         for obs in observations:
             starts[obs.detector].add(obs.timespan.begin)
@@ -390,10 +393,13 @@ def _ingest_darks(
                 for obs in new:
                     validity = _validity(obs.timespan.begin, ordered[obs.detector])
                     ref = refs[obs.detector]
-                    # A later dark shortens the validity of the one before it.
-                    butler.registry.decertify(
-                        calibration_collection, dataset_type, validity, dataIds=[ref.dataId]
-                    )
+                    if any(validity.overlaps(other) for other in certified_ranges[obs.detector]):
+                        # A dark certified earlier but taken before this one: shorten its validity.
+                        # (Only when there is one: decertify on a collection without any certified
+                        # dataset of the type fails in daf_butler.)
+                        butler.registry.decertify(
+                            calibration_collection, dataset_type, validity, dataIds=[ref.dataId]
+                        )
                     butler.registry.certify(calibration_collection, [ref], validity)
         except Exception as err:
             for obs in new:

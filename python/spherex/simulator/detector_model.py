@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..core import LEVEL2_FLAG_BITS
 from ..instrument.detectors import get_detector
-from ..core.flags import LEVEL2_FLAG_BITS
 
 READ_NOISE_E = 12.0
 """Effective read noise of one exposure after up-the-ramp fitting, electrons."""
@@ -62,7 +62,7 @@ class DetectorModel:
     response : `numpy.ndarray`
         Response of each pixel to light relative to a normal pixel (1 for normal pixels).
     flags : `numpy.ndarray`
-        ``HOT``, ``COLD`` and ``NONFUNC`` bits of each pixel (int32, `spherex.core.flags.LEVEL2_FLAG_BITS`).
+        ``HOT``, ``COLD`` and ``NONFUNC`` bits of each pixel (int32, `spherex.core.LEVEL2_FLAG_BITS`).
     """
 
     detector: int

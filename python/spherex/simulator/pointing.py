@@ -192,9 +192,10 @@ def array_wcs(pointing: Pointing, detector: int, size: int) -> WCS:
     y_axis = np.sin(roll) * east + np.cos(roll) * north
     x_axis = -np.cos(roll) * east + np.sin(roll) * north
 
-    # Offsetting along the great circle through the boresight and the x axis keeps the three fields'
-    # facing edges on great circles through one pole, so adjacent arrays neither overlap nor gap.
-    offset = np.radians(info.field_offset * FIELD_SPAN_DEG)
+    # The centres lie on the great circle through the boresight along the x axis.  Each array's side
+    # edges are then great circles through that circle's pole, and spacing the centres by the angle
+    # between the two side edges of one (gnomonic) array makes neighbouring edges coincide exactly.
+    offset = info.field_offset * 2.0 * np.arctan(np.radians(FIELD_SPAN_DEG / 2.0))
     centre = np.cos(offset) * boresight + np.sin(offset) * x_axis
     ra, dec = vector_to_radec(centre)
     angle = np.radians(position_angle_of(centre, y_axis))

@@ -225,8 +225,12 @@ class SkyModel:
         first = max(0, math.floor((dec - radius + 90.0) / _CELL_DEG))
         last = min(n_bands - 1, math.floor((dec + radius + 90.0) / _CELL_DEG))
         covers_pole = abs(dec) + radius >= 90.0
-        half_width = 180.0 if covers_pole else math.degrees(
-            math.asin(min(1.0, math.sin(math.radians(radius)) / math.cos(math.radians(dec))))
+        half_width = (
+            180.0
+            if covers_pole
+            else math.degrees(
+                math.asin(min(1.0, math.sin(math.radians(radius)) / math.cos(math.radians(dec))))
+            )
         )
         chunks = []
         for band in range(first, last + 1):

@@ -1,0 +1,102 @@
+"""Ingest speed: ``ingest-simulated`` against daf_butler's ``ingest-files`` and a plain copy.
+
+    python benchmarks/bench_ingest.py [--exposures 100] [--size 64]
+
+Simulates ``exposures`` x 6 raw files, then ingests them (a) with ``ingest_simulated`` (headers read,
+exposure and region records inserted, datasets ingested) for ``--transfer symlink`` and ``direct``,
+(b) with daf_butler's ``ingest_files`` on the same files into a repository whose exposure records were
+inserted beforehand (not timed), (c) by copying the files.  Prints files per second and the ratio of
+ingest-simulated's rate to ingest-files' (target: >= 1.0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from astropy.table import Table
+from lsst.daf.butler import Butler, DatasetType
+from lsst.daf.butler.script import createRepo, ingest_files
+
+from spherex.instrument import SimulatorInstrument
+from spherex.script import ingest_simulated
+from spherex.simulator import simulate
+
+SEED = "resource://spherex/configs/butler.yaml"
+DIMS = "resource://spherex/configs/dimensions.yaml"
+
+
+def new_repo(root: Path) -> str:
+    createRepo(str(root), seed_config=SEED, dimension_config=DIMS, override=True)
+    with Butler.from_config(str(root), writeable=True) as butler:
+        SimulatorInstrument().register(butler.registry)
+    return str(root)
+
+
+def timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--exposures", type=int, default=100)
+    parser.add_argument("--size", type=int, default=64)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        files_dir = work / "simulated"
+        simulate(files_dir, exposures=args.exposures, size=args.size, seed=1, workers=2)
+        raws = sorted(files_dir.glob("sim_exposure_*_array_?.fits"))
+        n = len(raws)
+        print(f"{n} raw files ({args.exposures} exposures x 6 arrays, {args.size}x{args.size} pixels)")
+
+        results = {}
+        for transfer in ("symlink", "direct"):
+            repo = new_repo(work / f"ours-{transfer}")
+            seconds = timed(lambda: ingest_simulated(repo, [str(files_dir)], transfer=transfer))
+            results[f"ingest-simulated --transfer {transfer}"] = seconds
+
+            # daf_butler's ingest-files on the same files, exposure records inserted beforehand (untimed).
+            theirs = new_repo(work / f"theirs-{transfer}")
+            with Butler.from_config(repo) as source, Butler.from_config(theirs, writeable=True) as target:
+                target.registry.registerDatasetType(
+                    DatasetType("rawexp", ("instrument", "exposure", "detector"), "SPHERExImage",
+                                universe=target.dimensions)
+                )
+                for element in ("exposure", "exposure_detector_region"):
+                    target.registry.insertDimensionData(element, *source.query_dimension_records(element))
+            table = Table(
+                {
+                    "file": [str(p) for p in raws],
+                    "exposure": [int(p.name.split("_")[2]) for p in raws],
+                    "detector": [int(p.name.split("_")[4][0]) for p in raws],
+                }
+            )
+            table_file = work / f"files-{transfer}.ecsv"
+            table.write(table_file)
+            results[f"ingest-files --transfer {transfer}"] = timed(
+                lambda: ingest_files(
+                    theirs, "rawexp", "rawexpr", str(table_file), data_id=("instrument=simulator",),
+                    formatter="spherex.formatters.SPHERExImageFormatter", transfer=transfer,
+                )
+            )
+
+        copy_dir = work / "copy"
+        copy_dir.mkdir()
+        results["plain copy"] = timed(lambda: [shutil.copy(p, copy_dir) for p in raws])
+
+        for name, seconds in results.items():
+            print(f"{name:40s} {seconds:7.2f} s  {n / seconds:8.1f} files/s")
+        for transfer in ("symlink", "direct"):
+            ratio = results[f"ingest-files --transfer {transfer}"] / results[f"ingest-simulated --transfer {transfer}"]
+            print(f"ratio ingest-simulated / ingest-files rate, {transfer}: {ratio:.2f} (target >= 1.0)")
+
+
+if __name__ == "__main__":
+    main()

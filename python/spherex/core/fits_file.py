@@ -1,0 +1,126 @@
+"""Opening FITS files so that damage is reported as one specific exception naming the file."""
+
+from __future__ import annotations
+
+__all__ = ["PARSE_ERRORS", "check_complete", "open_fits"]
+
+import io
+import os
+from typing import BinaryIO
+
+from astropy.io import fits
+
+from .errors import FitsLayoutError
+
+try:
+    # Raised by the tile-compression codecs for damaged compressed data.
+    from astropy.io.fits.hdu.compressed._compression import CfitsioException
+except ImportError:  # pragma: no cover - astropy moved its private module; OSError still covers I/O.
+    CfitsioException = OSError
+
+PARSE_ERRORS: tuple[type[Exception], ...] = (
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    RuntimeError,
+    UnicodeDecodeError,
+    fits.VerifyError,
+    CfitsioException,
+)
+"""What astropy raises for bytes that are not FITS or are damaged (`tuple` [`type`, ...])."""
+# Compressed containers: astropy decompresses them, so offsets are not comparable to the size on disk.
+_COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04")
+
+
+def open_fits(source: str | os.PathLike | BinaryIO, *, memmap: bool = False) -> tuple[fits.HDUList, str]:
+    """Open a FITS file and check that every HDU is present in full.
+
+    Parameters
+    ----------
+    source : `str`, `os.PathLike` or file-like
+        File to open.  An open plain file (as astropy's I/O registry passes) is reopened by name so that
+        it can be memory-mapped.
+    memmap : `bool`, optional
+        Memory-map the file (pixel data are read only when touched).
+
+    Returns
+    -------
+    hdul : `astropy.io.fits.HDUList`
+        The open file, all headers parsed; the caller closes it.
+    name : `str`
+        The file name, for messages.
+
+    Raises
+    ------
+    FileNotFoundError
+        Raised if the file does not exist.
+    FitsLayoutError
+        Raised if the file is not FITS, is corrupt, or is truncated.
+    """
+    target: str | BinaryIO
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        plain = isinstance(source, io.FileIO | io.BufferedReader) and isinstance(name, str)
+        target = name if plain else source  # type: ignore[assignment]
+        path = name if isinstance(name, str) else repr(source)
+    else:
+        target = path = os.fspath(source)  # type: ignore[arg-type]
+    try:
+        hdul = fits.open(target, memmap=memmap, lazy_load_hdus=False)
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise
+    except PARSE_ERRORS as err:
+        raise FitsLayoutError(path, f"not a readable FITS file ({err})") from err
+    try:
+        if len(hdul) == 0:
+            raise FitsLayoutError(path, "not a FITS file: no HDU found")
+        check_complete(hdul, target, path)
+    except BaseException:
+        hdul.close()
+        raise
+    return hdul, path
+
+
+def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> None:
+    """Check that the data of every HDU lies within the file.
+
+    Parameters
+    ----------
+    hdul : `astropy.io.fits.HDUList`
+        The open file.
+    target : `str` or file-like
+        What ``hdul`` was opened from, to measure its size.
+    path : `str`
+        File name for messages.
+
+    Raises
+    ------
+    FitsLayoutError
+        Raised if an HDU (its data and the padding to 2880 bytes) ends beyond the end of the file.
+    """
+    if isinstance(target, str):
+        with open(target, "rb") as stream:
+            if stream.read(4).startswith(_COMPRESSED_MAGIC):
+                return
+        size = os.path.getsize(target)
+    else:
+        position = target.tell()
+        try:
+            size = target.seek(0, os.SEEK_END)
+        finally:
+            target.seek(position)
+    for index, hdu in enumerate(hdul):
+        try:
+            info = hdul.fileinfo(index)
+        except AttributeError as err:
+            # astropy represents an HDU whose header it cannot parse by a _CorruptedHDU without fileinfo.
+            raise FitsLayoutError(path, f"HDU {index} is corrupt: astropy cannot parse its header") from err
+        except PARSE_ERRORS as err:
+            raise FitsLayoutError(path, f"HDU {index} is corrupt ({err})") from err
+        end = info["datLoc"] + info["datSpan"]
+        if end > size:
+            raise FitsLayoutError(
+                path, f"truncated: HDU {index} ({hdu.name}) needs {end} bytes but the file has {size}"
+            )

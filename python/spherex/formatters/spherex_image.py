@@ -1,0 +1,130 @@
+"""Butler formatter for `spherex.core.SPHERExImage` datasets (FITS)."""
+
+from __future__ import annotations
+
+__all__ = ["SPHERExImageFormatter"]
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from lsst.daf.butler import FormatterV2
+from lsst.resources import ResourcePath
+
+from ..core import FitsWriteOptions, SPHERExImage
+
+
+class SPHERExImageFormatter(FormatterV2):
+    """Read and write `~spherex.core.SPHERExImage` datasets as FITS files in the SPHEREx layout.
+
+    Components (``image``, ``variance``, ``flags``, ``mask``, ``wcs``, ``metadata``) are read from their
+    own HDU only.  The ``slices`` read parameter (a tuple of Python slices in numpy order) returns a
+    cutout of every plane with a sliced WCS, reading only the pixels needed (memory map) or, for
+    tile-compressed files, only the tiles needed.
+
+    Write parameters: ``compression`` (tile-compression algorithm, e.g. ``RICE_1`` or ``GZIP_2``),
+    ``quantize_level``, ``checksum`` and ``recipe`` (a named set of these in the ``write_recipes``
+    section of the datastore formatters configuration); see `spherex.core.FitsWriteOptions`.
+
+    Notes
+    -----
+    The FITS layout is the image class's (`~spherex.core.SPHERExImage.fits_reader_class` and
+    ``fits_writer_class``): a storage class whose type is a `~spherex.core.SPHERExImage` subclass with a
+    richer layout (SPHEREx Level-2 images) reads and writes that layout with this formatter unchanged.
+    """
+
+    default_extension = ".fits"
+    supported_extensions = frozenset({".fits", ".fit", ".fts", ".fits.fz"})
+    unsupported_parameters = frozenset()
+    supported_write_parameters = FitsWriteOptions.write_parameters
+    can_read_from_local_file = True
+
+    image_class: ClassVar[type[SPHERExImage]] = SPHERExImage
+    """Python type written; reads build the storage class type when it is a subclass of this."""
+
+    @classmethod
+    def validate_write_recipes(cls, recipes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+        """Check the write recipes of the formatter configuration.
+
+        Parameters
+        ----------
+        recipes : `~collections.abc.Mapping`, optional
+            Recipe name to options (``compression``, ``quantize_level``, ``checksum``).
+
+        Returns
+        -------
+        recipes : `dict`
+            The validated recipes.
+
+        Raises
+        ------
+        RuntimeError
+            Raised if a recipe holds unknown or invalid options.
+        """
+        return FitsWriteOptions.validate_recipes(recipes)
+
+    def read_from_local_file(self, path: str, component: str | None = None, expected_size: int = -1) -> Any:
+        """Read the dataset from a local file.
+
+        Parameters
+        ----------
+        path : `str`
+            Local file.
+        component : `str`, optional
+            Component to read; the whole image if `None`.
+        expected_size : `int`, optional
+            Size recorded by the datastore (checked by the caller).
+
+        Returns
+        -------
+        dataset : `typing.Any`
+            The `~spherex.core.SPHERExImage` (a cutout with the ``slices`` parameter), or the
+            requested component (`None` for a plane the file does not have).
+
+        Raises
+        ------
+        FileNotFoundError
+            Raised if the file does not exist.
+        spherex.core.FitsLayoutError
+            Raised if the file is not FITS, is truncated, or does not hold what this formatter reads.
+        """
+        parameters = self.file_descriptor.parameters or {}
+        slices = parameters.get("slices")
+        image_class = self._read_type()
+        with image_class.fits_reader_class(path, memmap=slices is not None) as reader:
+            if component is not None:
+                return reader.read_component(component, slices)
+            return image_class.from_parts(reader.read_parts(slices), reader.path)
+
+    def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:
+        """Write the dataset to a local file.
+
+        Parameters
+        ----------
+        in_memory_dataset : `~spherex.core.SPHERExImage`
+            Dataset to write.
+        uri : `lsst.resources.ResourcePath`
+            Local file to write.
+
+        Raises
+        ------
+        TypeError
+            Raised if the dataset is not a `~spherex.core.SPHERExImage`.
+        spherex.core.SPHERExImageError
+            Raised if the write parameters are invalid or the dataset cannot be written to FITS.
+        """
+        if not isinstance(in_memory_dataset, self.image_class):
+            raise TypeError(
+                f"Dataset {self.dataset_ref.datasetType.name} {self.data_id} must be a "
+                f"{self.image_class.__name__} to be written by {self.name()}, not "
+                f"{type(in_memory_dataset).__name__}"
+            )
+        options = FitsWriteOptions.from_parameters(self.write_parameters, self.write_recipes)
+        writer = in_memory_dataset.fits_writer_class.from_options(options)
+        writer.write(in_memory_dataset, uri.ospath, overwrite=True)
+
+    def _read_type(self) -> type[SPHERExImage]:
+        """Return the class to build: the storage class type when it is a SPHERExImage subclass."""
+        pytype = self.file_descriptor.readStorageClass.pytype
+        if isinstance(pytype, type) and issubclass(pytype, self.image_class):
+            return pytype
+        return self.image_class

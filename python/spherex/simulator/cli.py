@@ -1,0 +1,96 @@
+"""The ``spherex-simulate`` command: parse options, then call `spherex.simulator.simulate`."""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..instrument.detectors import ARRAY_SIZE
+from .simulate import MIN_SIZE, simulate
+
+
+class _OneLineErrorCommand(click.Command):
+    """A command whose usage errors print as the single line ``Error: ...``, without the usage text."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            err.ctx = None
+            raise
+
+
+def _parse_detectors(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[int] | None:
+    """Turn ``--detectors 1,4 --detectors 5`` into ``[1, 4, 5]``."""
+    if not value:
+        return None
+    ids = []
+    for part in ",".join(value).split(","):
+        try:
+            ids.append(int(part))
+        except ValueError:
+            raise click.BadParameter(f"{part.strip()!r} is not a detector id (1-6)", ctx, param) from None
+        if not 1 <= ids[-1] <= 6:
+            raise click.BadParameter(f"{ids[-1]} is not a detector id (1-6)", ctx, param)
+    return ids
+
+
+@click.command(cls=_OneLineErrorCommand, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--exposures", type=click.IntRange(min=1), default=2, show_default=True, help="Number of exposures."
+)
+@click.option(
+    "--start-exposure",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Id of the first exposure.",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(min=MIN_SIZE),
+    default=ARRAY_SIZE,
+    show_default=True,
+    help="Pixels per side of each array; an array always covers ~3.5 deg (smaller arrays, coarser pixels).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Survey seed: the same seed gives the same sky, pointings and bit-identical pixels.",
+)
+@click.option(
+    "--workers", "-j", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--detectors",
+    multiple=True,
+    callback=_parse_detectors,
+    metavar="IDS",
+    help="Detector arrays to simulate, comma-separated (e.g. 1,4); all six by default.",
+)
+@click.option("--progress", is_flag=True, help="Show a progress bar.")
+def main(outdir: Path, progress: bool, **kwargs: Any) -> None:
+    """Write simulated SPHEREx exposures and dark frames to OUTDIR.
+
+    For each exposure and detector array: sim_exposure_{exposure:06d}_array_{detector}.fits (sky, stars,
+    dark current and noise, in electron/s, with variance, flags and WCS) and
+    sim_exposure_{exposure:06d}_array_{detector}_dark_current.fits (the matching dark frame).
+    """
+    if progress:
+        from lsst.daf.butler.cli.progress import ClickProgressHandler
+
+        ClickProgressHandler.install()
+        logging.getLogger("spherex.simulator").setLevel(logging.INFO)
+    try:
+        paths = simulate(outdir, **kwargs)
+    except (ValueError, LookupError, OSError) as err:
+        raise click.ClickException(str(err)) from err
+    click.echo(f"Wrote {len(paths)} simulated files to {paths[0].parent}")

@@ -237,7 +237,7 @@ def test_consecutive_exposures_point_elsewhere(simulated: Path) -> None:
 @settings(max_examples=40, deadline=None)
 @given(
     seed=st.integers(0, 2**32 - 1),
-    exposure=st.integers(0, 10**6),
+    exposure=st.integers(0, 10**5),
     size=st.sampled_from([16, 100, 2040]),
 )
 def test_array_geometry_holds_for_any_pointing(seed: int, exposure: int, size: int) -> None:
@@ -532,3 +532,15 @@ def test_every_detector_has_a_band_and_a_field() -> None:
     pointing = exposure_pointing(0, SEED)
     centres = {d.id: array_wcs(pointing, d.id, SIZE).wcs.crval.copy() for d in DETECTORS}
     assert len({tuple(c) for c in centres.values()}) == 3
+
+
+def test_cli_progress(tmp_path: Path) -> None:
+    from lsst.daf.butler.progress import Progress
+
+    try:
+        result = CliRunner().invoke(main, [str(tmp_path), "--size", "16", "--exposures", "1", "--progress"])
+    finally:
+        Progress.set_handler(None)
+    assert result.exit_code == 0, result.output
+    assert "Simulating arrays" in result.output
+    assert result.output.strip().splitlines()[-1] == f"Wrote 12 simulated files to {tmp_path}"

@@ -13,7 +13,7 @@ from astropy.nddata import CCDData, fits_ccddata_reader
 from lsst.daf.butler import FormatterV2
 from lsst.resources import ResourcePath
 
-from ..core import DEFAULT_UNIT, FitsLayoutError, FitsWriteOptions, open_fits
+from ..core import DEFAULT_UNIT, PARSE_ERRORS, FitsLayoutError, FitsWriteOptions, open_fits
 
 
 class CCDDataFormatter(FormatterV2):
@@ -78,14 +78,16 @@ class CCDDataFormatter(FormatterV2):
             Raised if the file is not FITS, is truncated, or does not hold what this formatter reads.
         """
         hdul, name = open_fits(path, memmap=False)
-        with hdul:
-            image_hdu = next((hdu for hdu in hdul if hdu.is_image and hdu.header.get("NAXIS", 0)), None)
-            if image_hdu is None:
-                raise FitsLayoutError(name, "no HDU holds an image")
-            has_unit = "BUNIT" in image_hdu.header or "BUNIT" in hdul[0].header
         try:
+            with hdul:
+                image_hdu = next((hdu for hdu in hdul if hdu.is_image and hdu.header.get("NAXIS", 0)), None)
+                if image_hdu is None:
+                    raise FitsLayoutError(name, "no HDU holds an image")
+                has_unit = "BUNIT" in image_hdu.header or "BUNIT" in hdul[0].header
             return fits_ccddata_reader(path, unit=None if has_unit else DEFAULT_UNIT)
-        except (ValueError, TypeError, KeyError) as err:
+        except FitsLayoutError:
+            raise
+        except PARSE_ERRORS as err:
             raise FitsLayoutError(name, f"cannot read as CCDData ({err})") from err
 
     def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:

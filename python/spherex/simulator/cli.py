@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from ..instrument.detectors import ARRAY_SIZE
+from ..instrument.detectors import ARRAY_SIZE, DETECTORS
 from .simulate import MIN_SIZE, simulate
 
 
@@ -29,13 +29,14 @@ def _parse_detectors(ctx: click.Context, param: click.Parameter, value: tuple[st
     """Turn ``--detectors 1,4 --detectors 5`` into ``[1, 4, 5]``."""
     if not value:
         return None
+    valid = {info.id for info in DETECTORS}
     ids = []
     for part in ",".join(value).split(","):
         try:
             ids.append(int(part))
         except ValueError:
             raise click.BadParameter(f"{part.strip()!r} is not a detector id (1-6)", ctx, param) from None
-        if not 1 <= ids[-1] <= 6:
+        if ids[-1] not in valid:
             raise click.BadParameter(f"{ids[-1]} is not a detector id (1-6)", ctx, param)
     return ids
 
@@ -86,8 +87,10 @@ def main(outdir: Path, progress: bool, **kwargs: Any) -> None:
     """
     if progress:
         from lsst.daf.butler.cli.progress import ClickProgressHandler
+        from lsst.daf.butler.progress import Progress
 
-        ClickProgressHandler.install()
+        # Progress bars show for loggers enabled at INFO (see lsst.daf.butler.progress.Progress).
+        Progress.set_handler(ClickProgressHandler())
         logging.getLogger("spherex.simulator").setLevel(logging.INFO)
     try:
         paths = simulate(outdir, **kwargs)

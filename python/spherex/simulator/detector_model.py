@@ -63,17 +63,15 @@ class DetectorModel:
         Response of each pixel to light relative to a normal pixel (1 for normal pixels).
     flags : `numpy.ndarray`
         ``HOT``, ``COLD`` and ``NONFUNC`` bits of each pixel (int32, `spherex.core.LEVEL2_FLAG_BITS`).
+    read_noise : `float`, optional
+        Effective read noise of one exposure, electrons.
     """
 
     detector: int
     dark_current: np.ndarray
     response: np.ndarray
     flags: np.ndarray
-
-    @property
-    def read_noise(self) -> float:
-        """Effective read noise of one exposure, electrons."""
-        return READ_NOISE_E
+    read_noise: float = READ_NOISE_E
 
 
 def detector_model(detector: int, size: int, seed: int) -> DetectorModel:

@@ -162,9 +162,9 @@ def exposure_pointing(exposure: int, seed: int) -> Pointing:
 def array_wcs(pointing: Pointing, detector: int, size: int) -> WCS:
     """Return the celestial WCS of one array in one exposure.
 
-    Arrays 1-3 lie side by side across the scan (along the arrays' x axis), one `FIELD_SPAN_DEG`
-    apart, centred on the boresight for array 2; the dichroic gives arrays 4-6 the fields of 1-3.
-    Each array has its own gnomonic (TAN) projection about its centre, with north-up-east-left parity.
+    Arrays 1-3 lie side by side across the scan (along the arrays' x axis), edge to edge without gap or
+    overlap, array 2 centred on the boresight; the dichroic gives arrays 4-6 the fields of 1-3.  Each
+    array has its own gnomonic (TAN) projection about its centre, with north-up-east-left parity.
 
     Parameters
     ----------

@@ -203,7 +203,8 @@ class SkyModel:
         stars : `StarField`
             The stars, with pixel positions from ``wcs``.
         """
-        centre_ra, centre_dec = (float(v) for v in wcs.wcs.crval)
+        centre = (self.size - 1) / 2.0
+        centre_ra, centre_dec = (float(v) for v in wcs.wcs_pix2world(centre, centre, 0))
         radius = FIELD_SPAN_DEG / math.sqrt(2.0) + (margin + 1.0) * FIELD_SPAN_DEG / self.size
         ra, dec, flux_ref, slope = self._catalogue_near(centre_ra, centre_dec, radius)
         near = radec_to_vector(ra, dec) @ radec_to_vector(centre_ra, centre_dec) > math.cos(

@@ -2,4 +2,9 @@
 
 __all__ = ["ingest_simulated"]
 
+from ..compat import add_flatten_chains_alias
 from .commands import ingest_simulated
+
+# Loading this package's commands (entry point or DAF_BUTLER_PLUGINS) also keeps the 2020 README's
+# `butler query-collections --flatten-chains` working.
+add_flatten_chains_alias()

@@ -12,7 +12,7 @@ from spherex.demo.cli import main
 
 def test_demo_tiny_twice(tmp_path: Path) -> None:
     directory = tmp_path / "demo"
-    args = [str(directory), "--exposures", "2", "--size", "32", "--jobs", "2"]
+    args = [str(directory), "--exposures", "2", "--size", "32", "--jobs", "1"]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "(new)" in first.output

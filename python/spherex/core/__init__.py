@@ -19,6 +19,7 @@ from .spherex_image_fits import (
     is_structural_keyword,
     is_wcs_keyword,
     metadata_to_header,
+    parse_unit,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "is_wcs_keyword",
     "metadata_to_header",
     "open_fits",
+    "parse_unit",
     "read_flag_defs",
     "spherex_image_reader",
     "spherex_image_writer",

@@ -47,8 +47,13 @@ class SPHERExImage(CCDData):
     Notes
     -----
     ``SPHERExImage.read(path)`` and ``image.write(path)`` use the SPHEREx FITS layout (see
-    `spherex.core.spherex_image_fits`).  Slicing (``image[100:200, 50:150]``) cuts every plane and the
-    WCS and keeps the flag definitions.
+    `spherex.core.spherex_image_fits`): ``meta`` goes to the header-only primary HDU, ``unit`` and
+    ``wcs`` to the ``IMAGE`` HDU, flag definitions to the ``FLAGS`` HDU (so they are kept only for an
+    image with flags).  On read, ``meta`` is an `astropy.io.fits.Header` holding the primary header
+    cards (and image header cards that are neither structural, ``BUNIT`` nor WCS, for files of other
+    producers); see `SPHERExImageFitsReader.read_metadata`.
+
+    Slicing (``image[100:200, 50:150]``) cuts every plane and the WCS and keeps the flag definitions.
     """
 
     fits_reader_class: ClassVar[type[SPHERExImageFitsReader]] = SPHERExImageFitsReader

@@ -31,6 +31,7 @@ __all__ = [
     "is_structural_keyword",
     "is_wcs_keyword",
     "metadata_to_header",
+    "parse_unit",
 ]
 
 import contextlib
@@ -52,7 +53,8 @@ from astropy.nddata import (
     VarianceUncertainty,
 )
 from astropy.utils.exceptions import AstropyWarning
-from astropy.wcs import WCS, FITSFixedWarning
+from astropy.wcs import WCS, WCSHDO_P17, FITSFixedWarning, WCSHDO_all
+from astropy.wcs.wcs import WCSHDO_SIP
 
 from .errors import FitsLayoutError, SPHERExImageError
 from .fits_file import PARSE_ERRORS, open_fits
@@ -76,6 +78,9 @@ _WCS = re.compile(
     r"|CD\d+_\d+|PC\d+_\d+|PV\d+_\d+|PS\d+_\d+|LONPOLE|LATPOLE|RADESYS|RADECSYS|EQUINOX|MJDREF[IF]?"
     r"|(A|B|AP|BP)_(ORDER|DMAX|\d+_\d+))[A-Z]?$"
 )
+# All of wcslib's extensions, SIP distortions, and 17 significant digits so that the WCS read back maps
+# pixels to the sky bit for bit as the one written (wcslib's default of 14 digits loses ~1e-14 deg).
+_WCS_WRITE_FLAGS = WCSHDO_all | WCSHDO_P17 | WCSHDO_SIP
 # Unit keyword of an image plane: belongs to ``unit``, not to ``meta``.
 _UNIT_KEYWORD = "BUNIT"
 # Written by CCDData for its uncertainty HDU; read to honour the original's files.
@@ -377,6 +382,9 @@ class SPHERExImageFitsReader:
                 f"HDU {hdu.name} has unknown uncertainty type {_UNCERTAINTY_TYPE_KEYWORD}={utype!r}",
             ) from None
         unit = self._parse_unit(hdu.header)
+        if isinstance(unit, u.UnrecognizedUnit):
+            # The plane's unit follows from the image unit; an unreadable BUNIT here adds nothing.
+            unit = None
         return uncertainty_class(array, unit=unit, copy=False)
 
     def read_flags(self, slices: Any = None) -> np.ndarray | None:
@@ -620,11 +628,7 @@ class SPHERExImageFitsReader:
             return None
         if not isinstance(bunit, str):
             raise FitsLayoutError(self.path, f"BUNIT = {bunit!r} is not a string")
-        # Accept the spellings CCDData accepts ("ELECTRONS/S" ...); keep anything else as written.
-        bunit = CCDData.known_invalid_fits_unit_strings.get(bunit.strip(), bunit.strip())
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", AstropyWarning)
-            return u.Unit(bunit, parse_strict="silent")
+        return parse_unit(bunit)
 
 
 class SPHERExImageFitsWriter:
@@ -770,11 +774,38 @@ class SPHERExImageFitsWriter:
             raise SPHERExImageError(f"The WCS of a SPHEREx image must have 2 axes, not {wcs.naxis}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
-            header = wcs.to_header(relax=True)
+            header = wcs.to_header(relax=_WCS_WRITE_FLAGS)
         return list(header.cards)
 
     def _primary_header(self, image: SPHERExImage) -> fits.Header:
         return metadata_to_header(image.meta)
+
+
+def parse_unit(text: str) -> u.UnitBase:
+    """Parse a ``BUNIT`` value as astropy and the FITS world write it.
+
+    Parameters
+    ----------
+    text : `str`
+        Unit string, e.g. ``MJy/sr``, ``MJy sr-1`` or ``(MJy/sr)^2`` (SPHEREx Level-2 variance).
+
+    Returns
+    -------
+    unit : `astropy.units.UnitBase`
+        The unit; an `astropy.units.UnrecognizedUnit` keeping the text when no parser understands it.
+    """
+    text = text.strip()
+    # Accept the spellings CCDData accepts ("ELECTRONS/S" ...).
+    text = CCDData.known_invalid_fits_unit_strings.get(text, text)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", AstropyWarning)
+        for candidate in dict.fromkeys((text, text.replace("^", "**"))):
+            for unit_format in (None, "fits", "ogip"):
+                try:
+                    return u.Unit(candidate, format=unit_format)
+                except ValueError:
+                    continue
+        return u.Unit(text, parse_strict="silent")
 
 
 def metadata_to_header(meta: Mapping[str, Any] | None) -> fits.Header:
@@ -816,6 +847,8 @@ def metadata_to_header(meta: Mapping[str, Any] | None) -> fits.Header:
 
 def _cards_from_item(key: str, value: Any) -> list[fits.Card]:
     """Convert one ``meta`` item to header cards."""
+    if key.upper().startswith("HIERARCH "):
+        key = key[len("HIERARCH ") :].strip()
     keyword = key.upper()
     if keyword in ("COMMENT", "HISTORY"):
         values = value if isinstance(value, list | tuple) else [value]

@@ -15,15 +15,17 @@ from lsst.resources import ResourcePath
 
 from ..core import DEFAULT_UNIT, PARSE_ERRORS, FitsLayoutError, FitsWriteOptions, open_fits
 
+_EXTENSION_KEYWORDS = ("XTENSION", "PCOUNT", "GCOUNT", "EXTNAME")
+
 
 class CCDDataFormatter(FormatterV2):
     """Read and write `astropy.nddata.CCDData` datasets in astropy's FITS layout.
 
     Files hold the image in the primary HDU, the uncertainty in ``UNCERT`` (with ``UTYPE``) and the
     mask in ``MASK``.  With the ``compression`` write parameter (see `spherex.core.FitsWriteOptions`)
-    the image moves to a tile-compressed ``IMAGE`` extension behind a header-only primary HDU, which
-    `astropy.nddata.CCDData.read` reads unchanged.  Images without ``BUNIT`` read as electron/s, as in
-    the 2020 proof of concept.
+    the image moves to a tile-compressed ``IMAGE`` extension behind a header-only primary HDU (read such
+    files with ``CCDData.read(path, hdu="IMAGE")``: astropy's search for the first image extension skips
+    compressed ones).  Images without ``BUNIT`` read as electron/s, as in the 2020 proof of concept.
     """
 
     default_extension = ".fits"
@@ -80,15 +82,23 @@ class CCDDataFormatter(FormatterV2):
         hdul, name = open_fits(path, memmap=False)
         try:
             with hdul:
-                image_hdu = next((hdu for hdu in hdul if hdu.is_image and hdu.header.get("NAXIS", 0)), None)
-                if image_hdu is None:
+                index = next(
+                    (i for i, hdu in enumerate(hdul) if hdu.is_image and hdu.header.get("NAXIS", 0)), None
+                )
+                if index is None:
                     raise FitsLayoutError(name, "no HDU holds an image")
-                has_unit = "BUNIT" in image_hdu.header or "BUNIT" in hdul[0].header
-            return fits_ccddata_reader(path, unit=None if has_unit else DEFAULT_UNIT)
+                has_unit = "BUNIT" in hdul[index].header or "BUNIT" in hdul[0].header
+            # Name the image HDU: astropy's search for the first image extension skips compressed ones.
+            ccd = fits_ccddata_reader(path, hdu=index, unit=None if has_unit else DEFAULT_UNIT)
         except FitsLayoutError:
             raise
         except PARSE_ERRORS as err:
             raise FitsLayoutError(name, f"cannot read as CCDData ({err})") from err
+        if index > 0:
+            # The image came from an extension: its header's extension keywords are no metadata.
+            for keyword in _EXTENSION_KEYWORDS:
+                ccd.meta.remove(keyword, ignore_missing=True, remove_all=True)
+        return ccd
 
     def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:
         """Write the dataset to a local file.

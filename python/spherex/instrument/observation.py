@@ -56,7 +56,8 @@ def sky_footprint(wcs: WCS, shape: tuple[int, int]) -> ConvexPolygon:
     ny, nx = shape
     x = np.array([-0.5, nx - 0.5, nx - 0.5, -0.5])
     y = np.array([-0.5, -0.5, ny - 0.5, ny - 0.5])
-    ra, dec = wcs.celestial.pixel_to_world_values(x, y)
+    celestial = wcs if wcs.naxis == 2 else wcs.celestial
+    ra, dec = celestial.pixel_to_world_values(x, y)
     return ConvexPolygon(
         [UnitVector3d(LonLat.fromDegrees(float(a), float(d))) for a, d in zip(ra, dec, strict=True)]
     )
@@ -210,10 +211,10 @@ class ObservationMetadata:
 def _read_headers(uri: ResourcePath) -> tuple[fits.Header, fits.Header]:
     """Return the PRIMARY header and the image header (``IMAGE``, or PRIMARY in the original layout)."""
     with uri.as_local() as local, fits.open(local.ospath, lazy_load_hdus=True) as hdus:
-        primary = hdus[0].header.copy()
+        primary = hdus[0].header
         names = [hdu.name for hdu in hdus]
         if "IMAGE" in names:
-            image = hdus["IMAGE"].header.copy()
+            image = hdus["IMAGE"].header
         elif primary.get("NAXIS", 0) == 2:
             image = primary
         else:

@@ -255,7 +255,7 @@ def _ingest_raws(
     progress: Progress,
     report: IngestReport,
 ) -> None:
-    """Ingest raw exposures, one transaction per exposure."""
+    """Ingest raw exposures; each exposure's records and datasets land together or not at all."""
     instrument = SimulatorInstrument.getName()
     existing = {
         (ref.dataId["exposure"], ref.dataId["detector"])
@@ -263,16 +263,70 @@ def _ingest_raws(
     }
     known_regions = _known_detector_regions(butler, instrument, by_exposure.keys())
 
-    for exposure in progress.wrap(sorted(by_exposure), desc="Ingesting exposures"):
+    pending: list[_ExposureIngest] = []
+    for exposure in sorted(by_exposure):
         observations = by_exposure[exposure]
         new = [obs for obs in observations if (exposure, obs.detector) not in existing]
         report.already_present.extend(obs.path for obs in observations if obs not in new)
-        if not new:
-            continue
-        first = new[0]
-        regions = dict(known_regions.get(exposure, {}))
-        regions.update({obs.detector: obs.region for obs in new})
-        exposure_record = {
+        if new:
+            regions = dict(known_regions.get(exposure, {}))
+            regions.update({obs.detector: obs.region for obs in new})
+            pending.append(
+                _ExposureIngest.make(instrument, exposure, new, _hull(regions.values()), dataset_type, run, formatter)
+            )
+
+    with progress.bar(desc="Ingesting exposures", total=len(pending)) as bar:
+        for start in range(0, len(pending), _EXPOSURES_PER_TRANSACTION):
+            chunk = pending[start : start + _EXPOSURES_PER_TRANSACTION]
+            try:
+                # Whole exposures per transaction: a batch lands entirely or not at all.
+                _write_exposures(butler, chunk, transfer)
+                done = chunk
+            except Exception:
+                # Find the exposure(s) at fault: retry one exposure per transaction.
+                done = []
+                for item in chunk:
+                    try:
+                        _write_exposures(butler, [item], transfer)
+                        done.append(item)
+                    except Exception as err:
+                        for obs in item.observations:
+                            report.failed.append(
+                                FailedFile(obs.path, f"exposure {item.exposure} not ingested: {err}")
+                            )
+            for item in done:
+                report.ingested.extend(obs.path for obs in item.observations)
+                report.exposures.add(item.exposure)
+            bar.update(len(chunk))
+
+
+_EXPOSURES_PER_TRANSACTION = 50
+"""Exposures written per registry transaction (each exposure is still all-or-nothing)."""
+
+
+@dataclass(frozen=True)
+class _ExposureIngest:
+    """The records and datasets of one exposure, ready to write."""
+
+    exposure: int
+    observations: list[ObservationMetadata]
+    exposure_record: dict
+    region_records: list[dict]
+    datasets: list[FileDataset]
+
+    @classmethod
+    def make(
+        cls,
+        instrument: str,
+        exposure: int,
+        observations: list[ObservationMetadata],
+        region: ConvexPolygon,
+        dataset_type: DatasetType,
+        run: str,
+        formatter: type,
+    ) -> _ExposureIngest:
+        first = observations[0]
+        record = {
             "instrument": instrument,
             "id": exposure,
             "obs_id": first.obs_id,
@@ -286,38 +340,34 @@ def _ingest_raws(
             "gaussian_jitter": first.gaussian_jitter,
             "has_simulated": True,
             "timespan": first.timespan,
-            "region": _hull(regions.values()),
+            "region": region,
         }
+        regions = [
+            {"instrument": instrument, "exposure": exposure, "detector": obs.detector, "region": obs.region}
+            for obs in observations
+        ]
         datasets = [
             _file_dataset(
                 obs,
                 DatasetRef(
-                    dataset_type,
-                    {"instrument": instrument, "exposure": exposure, "detector": obs.detector},
-                    run=run,
+                    dataset_type, {"instrument": instrument, "exposure": exposure, "detector": obs.detector}, run=run
                 ),
                 formatter,
             )
-            for obs in new
+            for obs in observations
         ]
-        try:
-            with butler.transaction():
-                butler.registry.syncDimensionData("exposure", exposure_record, update=True)
-                butler.registry.insertDimensionData(
-                    "exposure_detector_region",
-                    *[
-                        {"instrument": instrument, "exposure": exposure, "detector": obs.detector, "region": obs.region}
-                        for obs in new
-                    ],
-                    skip_existing=True,
-                )
-                butler.ingest(*datasets, transfer=transfer)
-        except Exception as err:
-            for obs in new:
-                report.failed.append(FailedFile(obs.path, f"exposure {exposure} not ingested: {err}"))
-            continue
-        report.ingested.extend(obs.path for obs in new)
-        report.exposures.add(exposure)
+        return cls(exposure, observations, record, regions, datasets)
+
+
+def _write_exposures(butler: Butler, items: list[_ExposureIngest], transfer: str | None) -> None:
+    """Write the records and datasets of some exposures in one transaction."""
+    with butler.transaction():
+        for item in items:
+            butler.registry.syncDimensionData("exposure", item.exposure_record, update=True)
+        butler.registry.insertDimensionData(
+            "exposure_detector_region", *[r for item in items for r in item.region_records], skip_existing=True
+        )
+        butler.ingest(*[d for item in items for d in item.datasets], transfer=transfer)
 
 
 def _known_detector_regions(

@@ -113,12 +113,15 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
             target.seek(position)
     for index, hdu in enumerate(hdul):
         try:
-            info = hdul.fileinfo(index)
+            # The HDU's own fileinfo: HDUList.fileinfo also re-serialises every header to detect edits.
+            info = hdu.fileinfo()
         except AttributeError as err:
             # astropy represents an HDU whose header it cannot parse by a _CorruptedHDU without fileinfo.
             raise FitsLayoutError(path, f"HDU {index} is corrupt: astropy cannot parse its header") from err
         except PARSE_ERRORS as err:
             raise FitsLayoutError(path, f"HDU {index} is corrupt ({err})") from err
+        if not info:
+            continue
         end = info["datLoc"] + info["datSpan"]
         if end > size:
             raise FitsLayoutError(

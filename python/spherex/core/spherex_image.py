@@ -259,14 +259,16 @@ def _as_int32_flags(flags: Any) -> np.ndarray | None:
     if flags is None:
         return None
     array = np.asarray(flags)
-    if array.dtype.kind == "b":
-        return array.astype(np.int32)
-    if array.dtype.kind not in "iu":
-        raise SPHERExImageError(f"Flags must be an integer bitmask, not dtype {array.dtype}")
-    if array.dtype.kind == "u" and array.dtype.itemsize == 4:
-        return array.astype(array.dtype.newbyteorder("=")).view(np.int32)
-    if array.dtype == np.int32:
+    kind, itemsize = array.dtype.kind, array.dtype.itemsize
+    if kind == "i" and itemsize == 4:
+        # Already 32-bit (either byte order, as read from FITS): keep the array, do not copy.
         return array
+    if kind == "u" and itemsize == 4:
+        return array.astype(np.uint32, copy=False).view(np.int32)
+    if kind == "b" or (kind in "iu" and itemsize < 4):
+        return array.astype(np.int32)
+    if kind not in "iu":
+        raise SPHERExImageError(f"Flags must be an integer bitmask, not dtype {array.dtype}")
     if array.size and (array.min() < np.iinfo(np.int32).min or array.max() > np.iinfo(np.uint32).max):
         raise SPHERExImageError("Flags do not fit in a 32-bit bitmask")
     if array.size and array.max() > np.iinfo(np.int32).max:

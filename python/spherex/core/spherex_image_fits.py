@@ -15,8 +15,7 @@ VARIANCE   Variance of the image, ``BUNIT`` = the square of the image unit.
 MASK       uint8 (1 = masked), written only when the image has a mask.
 ========== ======================================================================================
 
-``FLAGS``, ``VARIANCE`` and ``MASK`` also carry the WCS, so that viewers can show any plane on the sky.
-The reader also accepts SPHEREx Level-2 files (further HDUs such as ``ZODI``, ``PSF`` and ``WCS-WAVE``
+Only ``IMAGE`` carries the WCS (the planes share the pixel grid).  The reader also accepts SPHEREx Level-2 files (further HDUs such as ``ZODI``, ``PSF`` and ``WCS-WAVE``
 are ignored), the layout of the 2020 proof of concept and of `astropy.nddata.CCDData` (image in the
 primary HDU, uncertainty in ``VARIANCE`` or ``UNCERT`` with a ``UTYPE`` keyword) and tile-compressed
 planes (`astropy.io.fits.CompImageHDU`).
@@ -35,6 +34,7 @@ __all__ = [
 ]
 
 import contextlib
+import functools
 import os
 import re
 import warnings
@@ -191,6 +191,10 @@ class SPHERExImageFitsReader:
         self._hdul, self.path = open_fits(path, memmap=memmap)
         try:
             with self._reporting_damage():
+                # First HDU of each EXTNAME (as HDUList lookups find), without HDUList's per-lookup scan.
+                self._by_name: dict[str, Any] = {}
+                for hdu in self._hdul:
+                    self._by_name.setdefault(hdu.name.upper(), hdu)
                 self._image_hdu = self._find_image_hdu()
                 self._shape = self._plane_shape(self._image_hdu, "image")
                 self._check_plane_shapes()
@@ -236,8 +240,8 @@ class SPHERExImageFitsReader:
     # -- structure ---------------------------------------------------------------------------------------
 
     def _find_image_hdu(self) -> fits.hdu.base.ExtensionHDU | fits.PrimaryHDU:
-        if self.image_hdu_name in self._hdul:
-            hdu = self._hdul[self.image_hdu_name]
+        hdu = self._by_name.get(self.image_hdu_name)
+        if hdu is not None and hdu is not self._hdul[0]:
             if not isinstance(hdu, fits.ImageHDU | fits.CompImageHDU):
                 raise FitsLayoutError(
                     self.path, f"HDU {self.image_hdu_name} is a {type(hdu).__name__}, not an image"
@@ -255,8 +259,8 @@ class SPHERExImageFitsReader:
 
     def _plane_hdu(self, names: str | Sequence[str]) -> Any:
         for name in (names,) if isinstance(names, str) else names:
-            if name in self._hdul:
-                hdu = self._hdul[name]
+            hdu = self._by_name.get(name)
+            if hdu is not None and hdu is not self._hdul[0]:
                 if not isinstance(hdu, fits.ImageHDU | fits.CompImageHDU):
                     raise FitsLayoutError(self.path, f"HDU {name} is a {type(hdu).__name__}, not an image")
                 return hdu
@@ -715,7 +719,6 @@ class SPHERExImageFitsWriter:
             # Firefly overlays integer planes with EXTTYPE = 'MASK' bit by bit, naming bits from MP_ keys.
             flags_header["EXTTYPE"] = ("MASK", "bitmask; MP_<NAME> = bit name the flags")
             flags_header.extend(flag_defs_to_cards(image.flag_defs))
-            flags_header.extend(wcs_cards)
             hdus.append(self._plane_hdu(np.asarray(image.flags, dtype=np.int32), flags_header, "FLAGS"))
 
         if image.uncertainty is not None:
@@ -724,13 +727,10 @@ class SPHERExImageFitsWriter:
             _check_pixel_dtype(variance_array, "variance")
             variance_header = fits.Header()
             variance_header[_UNIT_KEYWORD] = (_unit_string(variance.unit), "Unit of the variance")
-            variance_header.extend(wcs_cards)
             hdus.append(self._plane_hdu(variance_array, variance_header, "VARIANCE"))
 
         if image.mask is not None:
-            mask_header = fits.Header()
-            mask_header.extend(wcs_cards)
-            hdus.append(self._plane_hdu(np.asarray(image.mask).astype(np.uint8), mask_header, "MASK"))
+            hdus.append(self._plane_hdu(np.asarray(image.mask).astype(np.uint8), fits.Header(), "MASK"))
         return fits.HDUList(hdus)
 
     def write(self, image: SPHERExImage, path: str | os.PathLike, overwrite: bool = False) -> None:
@@ -781,6 +781,7 @@ class SPHERExImageFitsWriter:
         return metadata_to_header(image.meta)
 
 
+@functools.lru_cache(maxsize=256)
 def parse_unit(text: str) -> u.UnitBase:
     """Parse a ``BUNIT`` value as astropy and the FITS world write it.
 

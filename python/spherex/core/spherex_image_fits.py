@@ -15,10 +15,11 @@ VARIANCE   Variance of the image, ``BUNIT`` = the square of the image unit.
 MASK       uint8 (1 = masked), written only when the image has a mask.
 ========== ======================================================================================
 
-Only ``IMAGE`` carries the WCS (the planes share the pixel grid).  The reader also accepts SPHEREx Level-2 files (further HDUs such as ``ZODI``, ``PSF`` and ``WCS-WAVE``
-are ignored), the layout of the 2020 proof of concept and of `astropy.nddata.CCDData` (image in the
-primary HDU, uncertainty in ``VARIANCE`` or ``UNCERT`` with a ``UTYPE`` keyword) and tile-compressed
-planes (`astropy.io.fits.CompImageHDU`).
+Only ``IMAGE`` carries the WCS (the planes share the pixel grid).  The reader also accepts SPHEREx
+Level-2 files (further HDUs such as ``ZODI``, ``PSF`` and ``WCS-WAVE`` are ignored), the layout of the
+2020 proof of concept and of `astropy.nddata.CCDData` (image in the primary HDU, uncertainty in
+``VARIANCE`` or ``UNCERT`` with a ``UTYPE`` keyword) and tile-compressed planes
+(`astropy.io.fits.CompImageHDU`).
 """
 
 from __future__ import annotations

@@ -83,6 +83,15 @@ _WCS = re.compile(
 # pixels to the sky bit for bit as the one written (wcslib's default of 14 digits loses ~1e-14 deg).
 _WCS_WRITE_FLAGS = WCSHDO_all | WCSHDO_P17 | WCSHDO_SIP
 # Unit keyword of an image plane: belongs to ``unit``, not to ``meta``.
+_BITPIX_DTYPES = {
+    8: np.dtype("u1"),
+    16: np.dtype(">i2"),
+    32: np.dtype(">i4"),
+    64: np.dtype(">i8"),
+    -32: np.dtype(">f4"),
+    -64: np.dtype(">f8"),
+}
+"""numpy dtype of the pixels stored with each FITS ``BITPIX`` (FITS data are big-endian)."""
 _UNIT_KEYWORD = "BUNIT"
 # Written by CCDData for its uncertainty HDU; read to honour the original's files.
 _UNCERTAINTY_TYPE_KEYWORD = "UTYPE"
@@ -298,6 +307,9 @@ class SPHERExImageFitsReader:
                 return np.array(data) if self._memmap else data
             scaled = "BSCALE" in hdu.header or "BZERO" in hdu.header
             if self._memmap and not scaled and not isinstance(hdu, fits.CompImageHDU):
+                rows = self._read_row_span(hdu, slices)
+                if rows is not None:
+                    return rows
                 # A view of the memory map touches only the pages of the cutout.
                 return np.array(hdu.data[slices])
             return np.asarray(hdu.section[slices])
@@ -391,6 +403,35 @@ class SPHERExImageFitsReader:
             # The plane's unit follows from the image unit; an unreadable BUNIT here adds nothing.
             unit = None
         return uncertainty_class(array, unit=unit, copy=False)
+
+    def _read_row_span(self, hdu: Any, slices: tuple[slice, ...]) -> np.ndarray | None:
+        """Read a cutout of an uncompressed 2-d plane with one read of the rows it spans.
+
+        Faulting the cutout in through the memory map lets the kernel's read-ahead pull in far more of
+        the file than the cutout needs (half of it, measured on a 2040x2040 plane); one ``pread`` of the
+        contiguous rows reads ``cutout rows x row length`` bytes and nothing else.
+
+        Returns
+        -------
+        cutout : `numpy.ndarray` or `None`
+            The cutout (file byte order), or `None` when the plane is not a 2-d image of a named file
+            (the caller then slices the memory map).
+        """
+        header = hdu.header
+        dtype = _BITPIX_DTYPES.get(header.get("BITPIX"))
+        info = hdu.fileinfo()
+        name = getattr(info.get("file") if info else None, "name", None)
+        if dtype is None or header.get("NAXIS") != 2 or len(slices) != 2 or not isinstance(name, str):
+            return None
+        rows, columns = slices
+        width = int(header["NAXIS1"])
+        count = (rows.stop - rows.start) * width
+        offset = info["datLoc"] + rows.start * width * dtype.itemsize
+        with open(name, "rb") as stream:
+            block = np.fromfile(stream, dtype=dtype, count=count, offset=offset)
+        if block.size != count:
+            raise FitsLayoutError(self.path, f"HDU {hdu.name} ends inside its data (truncated file)")
+        return np.array(block.reshape(-1, width)[:: rows.step, columns])
 
     def read_flags(self, slices: Any = None) -> np.ndarray | None:
         """Read the flags plane.

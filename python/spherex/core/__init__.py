@@ -11,6 +11,9 @@ from .flags import (
     read_flag_defs,
     validate_flag_defs,
 )
+from .level2_image import SPHERExLevel2Image
+from .level2_image_fits import SPHERExLevel2FitsReader, SPHERExLevel2FitsWriter, spectral_wcs_cards
+from .level2_products import Level2PSF, SpectralLookup
 from .spherex_image import SPHERExImage, spherex_image_reader, spherex_image_writer
 from .spherex_image_fits import (
     DEFAULT_UNIT,
@@ -32,6 +35,12 @@ __all__ = [
     "MAX_FLAG_BIT",
     "FitsLayoutError",
     "SPHERExImage",
+    "SPHERExLevel2Image",
+    "SPHERExLevel2FitsReader",
+    "SPHERExLevel2FitsWriter",
+    "Level2PSF",
+    "SpectralLookup",
+    "spectral_wcs_cards",
     "SPHERExImageError",
     "SPHERExImageFitsReader",
     "SPHERExImageFitsWriter",

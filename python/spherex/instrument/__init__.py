@@ -3,3 +3,6 @@
 from ._instrument import *
 from .detectors import *
 from .observation import *
+from .raw_file_check import *
+from .level2_files import *
+from .spherex_instrument import *

@@ -7,10 +7,14 @@ __all__ = [
     "INGEST_TYPES",
     "FailedFile",
     "IngestReport",
+    "check_run_name",
     "ingest_simulated",
 ]
 
+import dataclasses
+import filecmp
 import logging
+import os
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -28,7 +32,7 @@ from lsst.daf.butler.progress import Progress
 from lsst.resources import ResourcePath
 from lsst.sphgeom import ConvexPolygon
 
-from ..instrument import FileMetadataError, ObservationMetadata, SimulatorInstrument
+from ..instrument import FileMetadataError, ObservationMetadata, SimulatorInstrument, check_raw_file
 
 _LOG = logging.getLogger(__name__)
 
@@ -76,7 +80,7 @@ class IngestReport:
 
     def summary(self) -> str:
         """One line a person can read."""
-        unit = "exposures" if self.dataset_type == "rawexp" else "dark epochs"
+        unit = "dark epochs" if self.dataset_type == "dark" else "exposures"
         line = (
             f"Ingested {len(self.ingested)} {self.dataset_type} files ({len(self.exposures)} {unit}) "
             f"into {self.run}"
@@ -115,7 +119,7 @@ def ingest_simulated(
         DATE-OBS to the next dark's; the files themselves go to RUN collections ``{run}/{obs_id}``.
     transfer : `str` or `None`, optional
         Transfer mode: ``auto``, ``copy``, ``symlink``, ``relsymlink``, ``hardlink``, ``move`` or
-        ``direct``.
+        ``direct``.  With ``move`` a source file is removed only after its dataset is committed.
 
     Returns
     -------
@@ -125,14 +129,22 @@ def ingest_simulated(
     Raises
     ------
     ValueError
-        Raised if ``ingest_type`` or ``regex`` is invalid.
+        Raised if ``ingest_type``, ``regex`` or ``run`` is invalid.
 
     Notes
     -----
     The datasets of one exposure (raws) or one dark epoch land in one transaction with their dimension
-    records, or not at all: a file that cannot be read or lacks a required header keyword fails its whole
-    exposure, and is reported by name; other exposures are ingested.  Files already ingested are skipped,
-    so running the same ingest again adds nothing.
+    records, or not at all: a file that cannot be read, is truncated, lacks a plane (see
+    `spherex.instrument.check_raw_file`) or a required header keyword fails its whole exposure, and is
+    reported by name; other exposures are ingested.  Files already ingested are skipped, so running the
+    same ingest again adds nothing.
+
+    A process killed at any moment leaves whole exposures or nothing in the registry, and every dataset
+    in the registry has its file; files copied for exposures whose transaction never committed may be
+    left in the datastore directory, unregistered, and are replaced when the ingest is run again.  With
+    ``transfer="move"`` files are hard-linked (or copied, across file systems) into the datastore and the
+    sources removed only after the transaction has committed, so a killed move loses nothing; running
+    it again removes the sources of datasets that landed, once their stored copies are found identical.
     """
     if ingest_type not in INGEST_TYPES:
         raise ValueError(f"Unknown ingest type {ingest_type!r}; choose one of {', '.join(INGEST_TYPES)}.")
@@ -141,6 +153,7 @@ def ingest_simulated(
     except re.error as err:
         raise ValueError(f"Invalid --regex {regex!r}: {err}") from None
     run = run or f"{ingest_type}r"
+    check_run_name(run)
     butler = repo if isinstance(repo, Butler) else Butler.from_config(repo, writeable=True)
     report = IngestReport(dataset_type=ingest_type, run=run)
     progress = Progress(__name__)
@@ -165,6 +178,9 @@ def ingest_simulated(
     _drop_duplicates(by_exposure, report)
 
     formatter = instrument.getRawFormatter({})
+    transfer = _Transfer.choose(
+        butler, transfer, [obs.path for group in by_exposure.values() for obs in group]
+    )
     if ingest_type == "rawexp":
         butler.collections.register(run, CollectionType.RUN)
         _ingest_raws(butler, by_exposure, dataset_type, run, formatter, transfer, progress, report)
@@ -172,6 +188,92 @@ def ingest_simulated(
         butler.collections.register(run, CollectionType.CALIBRATION)
         _ingest_darks(butler, by_exposure, dataset_type, run, formatter, transfer, progress, report)
     return report
+
+
+def check_run_name(run: str) -> None:
+    """Refuse a RUN collection name that would put files outside the datastore root.
+
+    Parameters
+    ----------
+    run : `str`
+        Collection name.
+
+    Raises
+    ------
+    ValueError
+        Raised if the name is empty, starts with ``/`` or has an empty, ``.`` or ``..`` component: the
+        datastore path template keeps the slashes of run names, so ``..`` would address directories
+        outside the repository.
+    """
+    parts = run.split("/")
+    if not run.strip() or run.startswith("/") or "\\" in run or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(
+            f"Invalid --run {run!r}: a collection name used in file paths must not be empty, start with '/', "
+            "contain '\\', or have empty, '.' or '..' components."
+        )
+
+
+@dataclass(frozen=True)
+class _Transfer:
+    """How files go into the datastore, and whether their sources are removed after commit."""
+
+    mode: str | None
+    """Transfer mode handed to `Butler.ingest`."""
+    remove_sources: bool
+    """Remove each source once its dataset is committed (``--transfer move``)."""
+
+    @classmethod
+    def choose(cls, butler: Butler, transfer: str | None | _Transfer, sources: Sequence[str]) -> _Transfer:
+        if isinstance(transfer, _Transfer):
+            return transfer
+        if transfer != "move":
+            return cls(transfer, False)
+        # daf_butler's "move" renames the file into the datastore inside the transaction: a process
+        # killed before the commit would leave it there, unregistered, and gone from where it was.  A
+        # hard link (same file system) or a copy keeps the source until the registry has committed.
+        roots = [root for root in butler.get_datastore_roots().values() if root is not None]
+        mode = "copy"
+        try:
+            if sources and roots and all(uri.isLocal for uri in roots + [ResourcePath(p) for p in sources]):
+                devices = {os.stat(root.ospath).st_dev for root in roots}
+                devices |= {os.stat(ResourcePath(path).ospath).st_dev for path in sources}
+                mode = "hardlink" if len(devices) == 1 else "copy"
+        except OSError:
+            mode = "copy"
+        return cls(mode, True)
+
+    def remove_committed(self, paths: Iterable[str]) -> None:
+        """Remove the sources of committed datasets (a failure to remove loses nothing and is logged)."""
+        if not self.remove_sources:
+            return
+        for path in paths:
+            try:
+                ResourcePath(path).remove()
+            except Exception as err:
+                _LOG.warning("%s: ingested, but the source could not be removed (%s)", path, err)
+
+    def remove_if_stored(self, butler: Butler, path: str, ref: DatasetRef) -> None:
+        """Finish an interrupted move: remove a source whose dataset is stored with the same bytes."""
+        if not self.remove_sources:
+            return
+        source = ResourcePath(path)
+        try:
+            stored = butler.getURI(ref)
+            if source.isLocal and stored.isLocal:
+                same = os.path.samefile(source.ospath, stored.ospath) or filecmp.cmp(
+                    source.ospath, stored.ospath, shallow=False
+                )
+            else:
+                same = source.read() == stored.read()
+        except Exception as err:
+            _LOG.warning(
+                "%s: already ingested; source kept, cannot compare it with the stored file (%s)", path, err
+            )
+            return
+        if same:
+            self.remove_committed([path])
+        else:
+            _LOG.warning("%s: already ingested from different bytes; source kept", path)
 
 
 def _find_files(locations: Iterable[str], pattern: re.Pattern, report: IngestReport) -> list[ResourcePath]:
@@ -187,7 +289,9 @@ def _find_files(locations: Iterable[str], pattern: re.Pattern, report: IngestRep
         elif pattern.search(uri.basename()):
             found.append(uri)
         else:
-            report.failed.append(FailedFile(location, f"file name does not match --regex {pattern.pattern!r}"))
+            report.failed.append(
+                FailedFile(location, f"file name does not match --regex {pattern.pattern!r}")
+            )
     return sorted(set(found), key=str)
 
 
@@ -210,12 +314,19 @@ def _read_metadata(
         exposure = detector = None
         if match is not None and pattern.groups >= 2:
             exposure, detector = int(match.group(1)), int(match.group(2))
+        name = uri.ospath if uri.isLocal else str(uri)
         try:
-            observations.append(
-                ObservationMetadata.from_file(uri, exposure=exposure, detector=detector, on_sky=on_sky)
-            )
-        except FileMetadataError as err:
-            report.failed.append(FailedFile(err.path, err.problem))
+            with uri.as_local() as local:
+                # Structure first: a truncated file or a header claiming more pixels than the file holds
+                # fails here, before anything reads its planes.
+                check_raw_file(local.ospath, name=name)
+                obs = ObservationMetadata.from_file(
+                    local, exposure=exposure, detector=detector, on_sky=on_sky
+                )
+            observations.append(dataclasses.replace(obs, path=name))
+        except (FileMetadataError, OSError) as err:
+            problem = err.problem if isinstance(err, FileMetadataError) else f"cannot read the file ({err})"
+            report.failed.append(FailedFile(name, problem))
             if exposure is not None:
                 failed_exposures.add(exposure)
     return observations, failed_exposures
@@ -227,7 +338,9 @@ def _drop_failed_exposures(
     """Remove every exposure one of whose files failed, so that no exposure lands incomplete."""
     for exposure in sorted(failed_exposures & by_exposure.keys()):
         for obs in by_exposure.pop(exposure):
-            report.failed.append(FailedFile(obs.path, f"not ingested: another file of exposure {exposure} failed"))
+            report.failed.append(
+                FailedFile(obs.path, f"not ingested: another file of exposure {exposure} failed")
+            )
 
 
 def _drop_duplicates(by_exposure: dict[int, list[ObservationMetadata]], report: IngestReport) -> None:
@@ -237,7 +350,9 @@ def _drop_duplicates(by_exposure: dict[int, list[ObservationMetadata]], report: 
         if len(set(detectors)) != len(detectors):
             for obs in by_exposure.pop(exposure):
                 report.failed.append(
-                    FailedFile(obs.path, f"exposure {exposure} has more than one file for detector {obs.detector}")
+                    FailedFile(
+                        obs.path, f"exposure {exposure} has more than one file for detector {obs.detector}"
+                    )
                 )
 
 
@@ -251,14 +366,23 @@ def _ingest_raws(
     dataset_type: DatasetType,
     run: str,
     formatter: type,
-    transfer: str | None,
+    transfer: str | None | _Transfer,
     progress: Progress,
     report: IngestReport,
+    instrument: str | None = None,
+    has_simulated: bool = True,
 ) -> None:
-    """Ingest raw exposures; each exposure's records and datasets land together or not at all."""
-    instrument = SimulatorInstrument.getName()
+    """Ingest raw exposures; each exposure's records and datasets land together or not at all.
+
+    ``instrument`` defaults to the simulator's; ``has_simulated`` goes into the exposure records
+    (`spherex.script.ingest_spherex` reuses this for real Level-2 files).
+    """
+    instrument = instrument or SimulatorInstrument.getName()
+    transfer = _Transfer.choose(
+        butler, transfer, [obs.path for group in by_exposure.values() for obs in group]
+    )
     existing = {
-        (ref.dataId["exposure"], ref.dataId["detector"])
+        (ref.dataId["exposure"], ref.dataId["detector"]): ref
         for ref in butler.query_datasets(dataset_type, collections=run, explain=False, limit=None)
     }
     known_regions = _known_detector_regions(butler, instrument, by_exposure.keys())
@@ -267,12 +391,24 @@ def _ingest_raws(
     for exposure in sorted(by_exposure):
         observations = by_exposure[exposure]
         new = [obs for obs in observations if (exposure, obs.detector) not in existing]
-        report.already_present.extend(obs.path for obs in observations if obs not in new)
+        for obs in observations:
+            if obs not in new:
+                report.already_present.append(obs.path)
+                transfer.remove_if_stored(butler, obs.path, existing[exposure, obs.detector])
         if new:
             regions = dict(known_regions.get(exposure, {}))
             regions.update({obs.detector: obs.region for obs in new})
             pending.append(
-                _ExposureIngest.make(instrument, exposure, new, _hull(regions.values()), dataset_type, run, formatter)
+                _ExposureIngest.make(
+                    instrument,
+                    exposure,
+                    new,
+                    _hull(regions.values()),
+                    dataset_type,
+                    run,
+                    formatter,
+                    has_simulated,
+                )
             )
 
     with progress.bar(desc="Ingesting exposures", total=len(pending)) as bar:
@@ -295,6 +431,7 @@ def _ingest_raws(
                                 FailedFile(obs.path, f"exposure {item.exposure} not ingested: {err}")
                             )
             for item in done:
+                transfer.remove_committed(obs.path for obs in item.observations)
                 report.ingested.extend(obs.path for obs in item.observations)
                 report.exposures.add(item.exposure)
             bar.update(len(chunk))
@@ -324,6 +461,7 @@ class _ExposureIngest:
         dataset_type: DatasetType,
         run: str,
         formatter: type,
+        has_simulated: bool = True,
     ) -> _ExposureIngest:
         first = observations[0]
         record = {
@@ -338,7 +476,7 @@ class _ExposureIngest:
             "tracking_dec": first.tracking_dec,
             "sky_angle": first.sky_angle,
             "gaussian_jitter": first.gaussian_jitter,
-            "has_simulated": True,
+            "has_simulated": has_simulated,
             "timespan": first.timespan,
             "region": region,
         }
@@ -350,7 +488,9 @@ class _ExposureIngest:
             _file_dataset(
                 obs,
                 DatasetRef(
-                    dataset_type, {"instrument": instrument, "exposure": exposure, "detector": obs.detector}, run=run
+                    dataset_type,
+                    {"instrument": instrument, "exposure": exposure, "detector": obs.detector},
+                    run=run,
                 ),
                 formatter,
             )
@@ -359,15 +499,17 @@ class _ExposureIngest:
         return cls(exposure, observations, record, regions, datasets)
 
 
-def _write_exposures(butler: Butler, items: list[_ExposureIngest], transfer: str | None) -> None:
+def _write_exposures(butler: Butler, items: list[_ExposureIngest], transfer: _Transfer) -> None:
     """Write the records and datasets of some exposures in one transaction."""
     with butler.transaction():
         for item in items:
             butler.registry.syncDimensionData("exposure", item.exposure_record, update=True)
         butler.registry.insertDimensionData(
-            "exposure_detector_region", *[r for item in items for r in item.region_records], skip_existing=True
+            "exposure_detector_region",
+            *[r for item in items for r in item.region_records],
+            skip_existing=True,
         )
-        butler.ingest(*[d for item in items for d in item.datasets], transfer=transfer)
+        butler.ingest(*[d for item in items for d in item.datasets], transfer=transfer.mode)
 
 
 def _known_detector_regions(
@@ -402,7 +544,7 @@ def _ingest_darks(
     dataset_type: DatasetType,
     calibration_collection: str,
     formatter: type,
-    transfer: str | None,
+    transfer: _Transfer,
     progress: Progress,
     report: IngestReport,
 ) -> None:
@@ -414,12 +556,12 @@ def _ingest_darks(
     certified = butler.registry.queryDatasetAssociations(
         dataset_type, collections=calibration_collection, flattenChains=False
     )
-    known_runs = set()
+    known_runs: dict[tuple[str, int], DatasetRef] = {}
     for association in certified:
         detector = association.ref.dataId["detector"]
         starts[detector].add(association.timespan.begin)
         certified_ranges[detector].append(association.timespan)
-        known_runs.add((association.ref.run, detector))
+        known_runs[association.ref.run, detector] = association.ref
     for observations in by_exposure.values():
         for obs in observations:
             starts[obs.detector].add(obs.timespan.begin)
@@ -429,17 +571,25 @@ def _ingest_darks(
         observations = by_exposure[epoch]
         run = f"{calibration_collection}/{observations[0].obs_id}"
         new = [obs for obs in observations if (run, obs.detector) not in known_runs]
-        report.already_present.extend(obs.path for obs in observations if obs not in new)
+        for obs in observations:
+            if obs not in new:
+                report.already_present.append(obs.path)
+                transfer.remove_if_stored(butler, obs.path, known_runs[run, obs.detector])
         if not new:
             continue
         refs = {
-            obs.detector: DatasetRef(dataset_type, {"instrument": instrument, "detector": obs.detector}, run=run)
+            obs.detector: DatasetRef(
+                dataset_type, {"instrument": instrument, "detector": obs.detector}, run=run
+            )
             for obs in new
         }
         try:
             with butler.transaction():
                 butler.collections.register(run, CollectionType.RUN)
-                butler.ingest(*[_file_dataset(obs, refs[obs.detector], formatter) for obs in new], transfer=transfer)
+                butler.ingest(
+                    *[_file_dataset(obs, refs[obs.detector], formatter) for obs in new],
+                    transfer=transfer.mode,
+                )
                 for obs in new:
                     validity = _validity(obs.timespan.begin, ordered[obs.detector])
                     ref = refs[obs.detector]
@@ -455,6 +605,7 @@ def _ingest_darks(
             for obs in new:
                 report.failed.append(FailedFile(obs.path, f"dark not ingested: {err}"))
             continue
+        transfer.remove_committed(obs.path for obs in new)
         report.ingested.extend(obs.path for obs in new)
         report.exposures.add(epoch)
 

@@ -77,8 +77,17 @@ def _parse_detectors(ctx: click.Context, param: click.Parameter, value: tuple[st
     metavar="IDS",
     help="Detector arrays to simulate, comma-separated (e.g. 1,4); all six by default.",
 )
+@click.option(
+    "--format",
+    "file_format",
+    type=click.Choice(["simulated", "level2"]),
+    default="simulated",
+    show_default=True,
+    help="simulated: raws and darks for ingest-simulated; level2: calibrated Level-2 spectral images in "
+    "IRSA's layout and names (level2_<OBSID>D<n>_spx_l2b-v20-<date>.fits) for ingest-spherex.",
+)
 @click.option("--progress", is_flag=True, help="Show a progress bar.")
-def main(outdir: Path, progress: bool, **kwargs: Any) -> None:
+def main(outdir: Path, progress: bool, file_format: str, **kwargs: Any) -> None:
     """Write simulated SPHEREx exposures and dark frames to OUTDIR.
 
     For each exposure and detector array: sim_exposure_{exposure:06d}_array_{detector}.fits (sky, stars,
@@ -93,7 +102,13 @@ def main(outdir: Path, progress: bool, **kwargs: Any) -> None:
         Progress.set_handler(ClickProgressHandler())
         logging.getLogger("spherex.simulator").setLevel(logging.INFO)
     try:
-        paths = simulate(outdir, **kwargs)
+        if file_format == "level2":
+            from .level2 import simulate_level2
+
+            kwargs.pop("workers")
+            paths = simulate_level2(outdir, **kwargs)
+        else:
+            paths = simulate(outdir, **kwargs)
     except (ValueError, LookupError, OSError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Wrote {len(paths)} simulated files to {paths[0].parent}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ingest_simulated"]
+__all__ = ["ingest_simulated", "ingest_spherex"]
 
 import logging
 
@@ -55,6 +55,39 @@ def ingest_simulated(
         report = script.ingest_simulated(
             repo, locations, regex=regex, ingest_type=ingest_type, run=run, transfer=transfer
         )
+    except (ValueError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+    for failure in report.failed:
+        click.echo(f"error: {failure}", err=True)
+    click.echo(report.summary())
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@click.command(cls=ButlerCommand, short_help="Ingest SPHEREx Level-2 spectral images from IRSA.")
+@repo_argument(required=True)
+@locations_argument(help="LOCATIONS are files or directories (searched recursively) to ingest.")
+@regex_option(
+    default=script.LEVEL2_REGEX,
+    show_default=True,
+    help="Regular expression selecting files by name; they must be named as IRSA names Level-2 images.",
+)
+@click.option(
+    "--run",
+    default=None,
+    help="RUN collection for all files. Default: one per pipeline version, SPHEREx/l2b-v<N> from the names.",
+)
+@transfer_option(default="auto")
+def ingest_spherex(repo: str, locations: tuple[str, ...], regex: str, run: str | None, transfer: str) -> None:
+    """Ingest SPHEREx Level-2 spectral images (level2_<OBSID>D<n>_spx_l2b-v<N>-<date>.fits) into REPO.
+
+    Exposure ids come from the OBSID; each exposure's files land together or not at all; bad files are
+    named with the reason, and the command exits non-zero if any failed.  Files already ingested are
+    skipped.
+    """
+    _enable_progress_logging()
+    try:
+        report = script.ingest_spherex(repo, locations, regex=regex, run=run, transfer=transfer)
     except (ValueError, OSError) as err:
         raise click.ClickException(str(err)) from None
     for failure in report.failed:

@@ -1,0 +1,200 @@
+"""Simulated SPHEREx Level-2 spectral images, in IRSA's layout and with IRSA's file names.
+
+Each simulated exposure becomes a Level-2 observation: the raw simulation (`make_array_images`) less
+its dark, calibrated to MJy/sr, with the zodiacal light model, a Gaussian PSF cube and a wavelength
+table that follows the array's linear variable filter.  ``spherex-simulate --format level2`` writes
+them, so that ``butler ingest-spherex`` and the tests run without network access.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "LEVEL2_PSF_OVERSAMPLING",
+    "LEVEL2_VERSION",
+    "make_level2_image",
+    "simulate_level2",
+    "simulated_obsid",
+]
+
+import os
+from pathlib import Path
+
+import numpy as np
+from astropy import units as u
+from astropy.nddata import VarianceUncertainty
+from lsst.daf.butler.progress import Progress
+
+from ..core import Level2PSF, SpectralLookup, SPHERExLevel2Image
+from ..instrument.detectors import ARRAY_SIZE, DETECTORS, get_detector
+from ..instrument.level2_files import level2_filename
+from .detector_model import detector_model
+from .pointing import exposure_pointing, planning_period
+from .simulate import _prepare_output_directory, make_array_images
+from .sky_model import SkyModel, psf_sigma_pixels
+
+LEVEL2_VERSION = 20
+"""Pipeline version written into simulated file names (``l2b-v20``)."""
+
+LEVEL2_PSF_OVERSAMPLING = 10
+"""PSF pixels per image pixel, as in IRSA's files."""
+
+# MJy/sr per electron/s: puts the simulated zodiacal light near the ~0.1-1 MJy/sr of real images.
+_CALIBRATION = 0.02
+_SMALL_SLEWS = 4
+
+
+def simulated_obsid(exposure: int, seed: int = 0) -> str:
+    """Return the observation id of a simulated exposure.
+
+    Parameters
+    ----------
+    exposure : `int`
+        Simulated exposure number (0-39999).
+    seed : `int`, optional
+        Survey seed (sets the time, hence the planning period).
+
+    Returns
+    -------
+    obs_id : `str`
+        ``<yyyy>W<ww>_1A_<large slew>_<small slew>``: four small slews per large slew, as SPHEREx does.
+    """
+    group_id, _ = planning_period(exposure_pointing(exposure, seed).start)
+    large, small = divmod(exposure, _SMALL_SLEWS)
+    if large > 9999:
+        raise ValueError(f"Simulated Level-2 exposures are numbered 0-39999, not {exposure}")
+    return f"{group_id // 100}W{group_id % 100:02d}_1A_{large:04d}_{small + 1}"
+
+
+def make_level2_image(
+    exposure: int,
+    detector: int,
+    *,
+    size: int = ARRAY_SIZE,
+    seed: int = 0,
+    psf_zones: int = 11,
+    psf_size: int = 101,
+    wave_grid: int = 11,
+) -> SPHERExLevel2Image:
+    """Simulate one Level-2 spectral image in memory.
+
+    Parameters
+    ----------
+    exposure : `int`
+        Simulated exposure number.
+    detector : `int`
+        Detector array, 1-6.
+    size : `int`, optional
+        Pixels per side (2040 as the real arrays).
+    seed : `int`, optional
+        Survey seed.
+    psf_zones : `int`, optional
+        PSF zones per side (11 as QR2).
+    psf_size : `int`, optional
+        Pixels per side of each oversampled PSF (101 as IRSA's).
+    wave_grid : `int`, optional
+        Control points per side of the wavelength table (7 in QR1, 11 in QR2).
+
+    Returns
+    -------
+    image : `~spherex.core.SPHERExLevel2Image`
+        MJy/sr image with variance, flags, zodi, PSF cube, wavelength table, WCS and IRSA keywords.
+    """
+    info = get_detector(detector)
+    raw, dark = make_array_images(exposure, detector, size=size, seed=seed)
+    pointing = exposure_pointing(exposure, seed)
+    response = detector_model(detector, size, seed).response
+    zodi = (response * SkyModel(seed, size).background(raw.wcs, detector) * _CALIBRATION).astype(np.float32)
+    data = ((np.asarray(raw.data) - np.asarray(dark.data)) * _CALIBRATION).astype(np.float32)
+    variance = (np.asarray(raw.uncertainty.array) + np.asarray(dark.uncertainty.array)) * _CALIBRATION**2
+
+    nodes = np.round(np.linspace(1, size, wave_grid))
+    gx, gy = np.meshgrid(nodes, nodes)
+    # The filter's wavelength falls from the bottom row to the top, with slightly curved contours.
+    wavelength = info.lmax - (info.lmax - info.lmin) * (gy - 1) / (size - 1)
+    wavelength = wavelength + 0.01 * (info.lmax - info.lmin) * ((gx - (size + 1) / 2) / size) ** 2
+    lookup = SpectralLookup(nodes, nodes, np.stack([wavelength, wavelength / info.resolving_power], axis=-1))
+
+    sigma = psf_sigma_pixels(detector, pointing.jitter) * LEVEL2_PSF_OVERSAMPLING
+    grid = (np.arange(psf_size) - (psf_size - 1) / 2) ** 2
+    kernel = np.exp(-(grid[:, None] + grid[None, :]) / (2 * sigma**2))
+    centres = (np.arange(psf_zones) + 0.5) * size / psf_zones + 0.5
+    cx, cy = np.meshgrid(centres, centres)
+    cube = np.repeat((kernel / kernel.sum())[None].astype(np.float32), psf_zones**2, axis=0)
+    psf = Level2PSF(cube, cx.ravel(), cy.ravel(), oversampling=LEVEL2_PSF_OVERSAMPLING)
+
+    begin, end = pointing.start, pointing.end
+    meta = [
+        ("TELESCOP", "SPHEREx", "Telescope"),
+        ("OBSID", simulated_obsid(exposure, seed), "Observation id"),
+        ("DETECTOR", detector, "Detector array (1-6)"),
+        ("TIMESYS", "UTC", "Time scale"),
+        ("MJD-BEG", float(begin.mjd), "[d] Start of the exposure"),
+        ("MJD-AVG", float((begin.mjd + end.mjd) / 2), "[d] Middle of the exposure"),
+        ("MJD-END", float(end.mjd), "[d] End of the exposure"),
+        ("DATE-BEG", begin.isot, "Start of the exposure"),
+        ("EXPTIME", pointing.exptime, "[s] Integration time"),
+        ("PSF_FWHM", float(2.3548 * sigma / LEVEL2_PSF_OVERSAMPLING * 6.15), "[arcsec] PSF FWHM"),
+        ("SIMSEED", seed, "Simulator seed: this file is simulated"),
+    ]
+    return SPHERExLevel2Image(
+        data,
+        unit=u.MJy / u.sr,
+        uncertainty=VarianceUncertainty(variance.astype(np.float32)),
+        flags=raw.flags,
+        flag_defs=raw.flag_defs,
+        wcs=raw.wcs,
+        meta={key: (value, comment) for key, value, comment in meta},
+        zodi=zodi,
+        psf_model=psf,
+        spectral_lookup=lookup,
+    )
+
+
+def simulate_level2(
+    outdir: str | os.PathLike,
+    *,
+    exposures: int = 2,
+    start_exposure: int = 0,
+    size: int = ARRAY_SIZE,
+    seed: int = 0,
+    detectors: list[int] | None = None,
+    version: int = LEVEL2_VERSION,
+    processing_date: str = "2025-299",
+    **shape: int,
+) -> list[Path]:
+    """Write simulated Level-2 spectral images, named as IRSA names them.
+
+    Parameters
+    ----------
+    outdir : `str` or `os.PathLike`
+        Directory to write to; created if missing.
+    exposures, start_exposure : `int`, optional
+        Number and first simulated exposure.
+    size : `int`, optional
+        Pixels per side.
+    seed : `int`, optional
+        Survey seed.
+    detectors : `list` [`int`], optional
+        Arrays to simulate; all six by default.
+    version : `int`, optional
+        Pipeline version in the file names.
+    processing_date : `str`, optional
+        ``<yyyy>-<doy>`` in the file names.
+    **shape : `int`
+        ``psf_zones``, ``psf_size``, ``wave_grid`` of `make_level2_image` (small values for tests).
+
+    Returns
+    -------
+    paths : `list` [`pathlib.Path`]
+        Files written, by exposure then detector.
+    """
+    outdir = _prepare_output_directory(outdir)
+    detector_ids = [info.id for info in DETECTORS] if detectors is None else sorted(set(detectors))
+    jobs = [(e, d) for e in range(start_exposure, start_exposure + exposures) for d in detector_ids]
+    paths = []
+    for exposure, detector in Progress(__name__).wrap(jobs, desc="Simulating Level-2 images"):
+        image = make_level2_image(exposure, detector, size=size, seed=seed, **shape)
+        path = outdir / level2_filename(image.meta["OBSID"][0], detector, version, processing_date)
+        image.write(path, overwrite=True)
+        paths.append(path)
+    return paths

@@ -30,6 +30,7 @@ from astropy.wcs import WCS, FITSFixedWarning
 from lsst.daf.butler import Timespan
 from lsst.resources import ResourcePath
 
+from ..core import FitsLayoutError, open_fits
 from .observation import FileMetadataError, ObservationMetadata, sky_footprint
 
 LEVEL2_REGEX = r"level2_(\d{4}W\d{2}_\d[A-Z]_\d{4}_\d)D(\d)_spx_l2b-v(\d+)-(\d{4}-\d{3})\.fits(\.fz|\.gz)?$"
@@ -190,7 +191,8 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
     """
     path = uri.ospath if uri.scheme in ("", "file") else uri.geturl()
     try:
-        with uri.as_local() as local, fits.open(local.ospath, lazy_load_hdus=True) as hdus:
+        # open_fits also checks that every HDU is complete: a truncated download fails here, by name.
+        with uri.as_local() as local, open_fits(local.ospath)[0] as hdus:
             names = [hdu.name for hdu in hdus]
             if "IMAGE" not in names:
                 raise FileMetadataError(
@@ -200,6 +202,8 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
             header.update(hdus["IMAGE"].header)
     except FileMetadataError:
         raise
+    except FitsLayoutError as err:
+        raise FileMetadataError(path, err.problem) from None
     except Exception as err:
         raise FileMetadataError(path, f"not a readable FITS file ({err})") from None
 

@@ -67,6 +67,7 @@ def find_spectral_images(
         collections=collections,
         where=f"{skypix.name} = pixel",
         bind={"pixel": pixel},
+        find_first=False,
         with_dimension_records=True,
         explain=False,
         limit=None,

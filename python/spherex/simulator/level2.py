@@ -110,8 +110,10 @@ def make_level2_image(
     nodes = np.round(np.linspace(1, size, wave_grid))
     gx, gy = np.meshgrid(nodes, nodes)
     # The filter's wavelength falls from the bottom row to the top, with slightly curved contours.
-    wavelength = info.lmax - (info.lmax - info.lmin) * (gy - 1) / (size - 1)
-    wavelength = wavelength + 0.01 * (info.lmax - info.lmin) * ((gx - (size + 1) / 2) / size) ** 2
+    # 1% of the band is curvature across the rows, so that the range stays lmin-lmax.
+    fy = (gy - 1) / (size - 1)
+    cx = (gx - (size + 1) / 2) / (size - 1)
+    wavelength = info.lmax - (info.lmax - info.lmin) * (0.99 * fy + 0.01 * (1 - 4 * cx**2))
     lookup = SpectralLookup(nodes, nodes, np.stack([wavelength, wavelength / info.resolving_power], axis=-1))
 
     sigma = psf_sigma_pixels(detector, pointing.jitter) * LEVEL2_PSF_OVERSAMPLING

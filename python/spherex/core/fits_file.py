@@ -30,6 +30,7 @@ PARSE_ERRORS: tuple[type[Exception], ...] = (
     CfitsioException,
 )
 """What astropy raises for bytes that are not FITS or are damaged (`tuple` [`type`, ...])."""
+_BITPIX_VALUES = (8, 16, 32, 64, -32, -64)
 # Compressed containers: astropy decompresses them, so offsets are not comparable to the size on disk.
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04")
 
@@ -98,7 +99,8 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
     Raises
     ------
     FitsLayoutError
-        Raised if an HDU (its data and the padding to 2880 bytes) ends beyond the end of the file.
+        Raised if an HDU (its data and the padding to 2880 bytes) ends beyond the end of the file, or if
+        its ``BITPIX`` is not one FITS allows.
     """
     if isinstance(target, str):
         with open(target, "rb") as stream:
@@ -112,6 +114,13 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
         finally:
             target.seek(position)
     for index, hdu in enumerate(hdul):
+        bitpix = hdu.header.get("BITPIX") if hasattr(hdu, "header") else None
+        if bitpix is not None and (isinstance(bitpix, bool) or bitpix not in _BITPIX_VALUES):
+            # astropy would fail later, when the pixels are touched, with a bare KeyError.
+            raise FitsLayoutError(
+                path,
+                f"HDU {index} ({hdu.name}) has BITPIX = {bitpix!r}; FITS allows 8, 16, 32, 64, -32 or -64",
+            )
         try:
             # The HDU's own fileinfo: HDUList.fileinfo also re-serialises every header to detect edits.
             info = hdu.fileinfo()

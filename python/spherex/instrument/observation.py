@@ -135,7 +135,9 @@ class ObservationMetadata:
             try:
                 converted = kind(value)
             except (TypeError, ValueError):
-                raise FileMetadataError(name, f"header keyword {key}={value!r} is not {kind.__name__}") from None
+                raise FileMetadataError(
+                    name, f"header keyword {key}={value!r} is not {kind.__name__}"
+                ) from None
             if kind is float and not math.isfinite(converted):
                 raise FileMetadataError(name, f"header keyword {key}={value!r} is not finite")
             return converted
@@ -160,6 +162,12 @@ class ObservationMetadata:
         obs_id = get("OBSID", str)
         if not _OBSID_PATTERN.match(obs_id) or ".." in obs_id:
             raise FileMetadataError(name, f"OBSID {obs_id!r} has characters not allowed in an observation id")
+        group_name = get("GROUPNAM", str, required=False) or ""
+        if group_name and (not _OBSID_PATTERN.match(group_name) or ".." in group_name):
+            # The group name is part of the datastore path template: keep it one plain path component.
+            raise FileMetadataError(
+                name, f"GROUPNAM {group_name!r} has characters not allowed in a group name"
+            )
         exposure_time = get("EXPTIME", float)
         if not 0 < exposure_time < 86400:
             raise FileMetadataError(name, f"EXPTIME={exposure_time} is not a plausible exposure time (s)")
@@ -184,7 +192,7 @@ class ObservationMetadata:
             observation_type=get("IMAGETYP", str, required=False) or "science",
             timespan=Timespan(begin, end),
             exposure_time=exposure_time,
-            group_name=get("GROUPNAM", str, required=False) or "",
+            group_name=group_name,
             group_id=get("GROUPID", int, required=False) or 0,
             tracking_ra=get("RA_BORE", float, required=on_sky),
             tracking_dec=get("DEC_BORE", float, required=on_sky),

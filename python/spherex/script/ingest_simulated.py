@@ -16,10 +16,13 @@ import filecmp
 import logging
 import os
 import re
+import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from astropy.utils.exceptions import AstropyWarning
+from erfa import ErfaWarning
 from lsst.daf.butler import (
     Butler,
     CollectionType,
@@ -32,7 +35,8 @@ from lsst.daf.butler.progress import Progress
 from lsst.resources import ResourcePath
 from lsst.sphgeom import ConvexPolygon
 
-from ..instrument import FileMetadataError, ObservationMetadata, SimulatorInstrument, check_raw_file
+from ..instrument import FileMetadataError, ObservationMetadata, SimulatorInstrument
+from ..instrument.raw_file_check import check_raw_file
 
 _LOG = logging.getLogger(__name__)
 
@@ -316,7 +320,11 @@ def _read_metadata(
             exposure, detector = int(match.group(1)), int(match.group(2))
         name = uri.ospath if uri.isLocal else str(uri)
         try:
-            with uri.as_local() as local:
+            with uri.as_local() as local, warnings.catch_warnings():
+                # The error raised says what is wrong once; astropy's and erfa's warnings on the way
+                # (dubious year, WCS fixes, truncation) would repeat it in other words.
+                warnings.simplefilter("ignore", AstropyWarning)
+                warnings.simplefilter("ignore", ErfaWarning)
                 # Structure first: a truncated file or a header claiming more pixels than the file holds
                 # fails here, before anything reads its planes.
                 check_raw_file(local.ospath, name=name)
@@ -378,6 +386,7 @@ def _ingest_raws(
     (`spherex.script.ingest_spherex` reuses this for real Level-2 files).
     """
     instrument = instrument or SimulatorInstrument.getName()
+    check_run_name(run)
     transfer = _Transfer.choose(
         butler, transfer, [obs.path for group in by_exposure.values() for obs in group]
     )

@@ -1,0 +1,115 @@
+"""What a raw or dark file must hold before ``ingest-simulated`` lets it into a repository."""
+
+from __future__ import annotations
+
+__all__ = ["INTEGER_PLANES", "REQUIRED_PLANES", "check_raw_file"]
+
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+from astropy.utils.exceptions import AstropyWarning
+
+from ..core import PARSE_ERRORS, FitsLayoutError, SPHERExImageFitsReader
+from .observation import FileMetadataError
+
+REQUIRED_PLANES = ("IMAGE", "FLAGS", "VARIANCE")
+"""HDUs every raw and dark file must have (the layout ``spherex-simulate`` writes)."""
+
+INTEGER_PLANES = ("FLAGS",)
+"""Planes that must hold integers of at most 32 bits (a bitmask)."""
+
+# Pixels read per step when looking for a finite pixel: small enough never to matter for memory, large
+# enough that a normal image is settled by its first block.
+_BLOCK_PIXELS = 1 << 18
+
+
+def check_raw_file(path: str | os.PathLike, name: str | None = None) -> None:
+    """Check that a local file is a complete SPHEREx image that can be ingested.
+
+    Parameters
+    ----------
+    path : `str` or `os.PathLike`
+        Local FITS file.
+    name : `str`, optional
+        Name of the file in messages (its URI when ``path`` is a local copy); default ``path``.
+
+    Raises
+    ------
+    FileMetadataError
+        Raised, naming the file, if the file is not FITS, is truncated (an HDU needs more bytes than the
+        file has: a header claiming 10^12 pixels is caught here, before anything is allocated), lacks one
+        of the ``IMAGE``, ``FLAGS`` or ``VARIANCE`` planes, has planes of different shapes, holds a
+        non-integer ``FLAGS`` plane, or has an ``IMAGE`` or ``VARIANCE`` plane without a single finite
+        pixel.
+
+    Notes
+    -----
+    NaN and infinite pixels are legitimate in raw data (hot, dead or saturated pixels, which the
+    ``FLAGS`` plane marks) and are accepted; a plane in which *every* pixel is non-finite carries no
+    measurement at all (a failed readout or a file written from uninitialised memory) and is rejected.
+    The search for a finite pixel stops at the first one found, so a normal image costs one small read.
+    """
+    name = name or os.fspath(path)
+    with warnings.catch_warnings():
+        # astropy warns (truncation, bad header padding ...) before failing; the error below says it once.
+        warnings.simplefilter("ignore", AstropyWarning)
+        _check(path, name)
+
+
+def _check(path: str | os.PathLike, name: str) -> None:
+    try:
+        reader = SPHERExImageFitsReader(path, memmap=True)
+    except FitsLayoutError as err:
+        raise FileMetadataError(name, err.problem) from None
+    except PARSE_ERRORS as err:
+        raise FileMetadataError(name, f"not a readable FITS file ({type(err).__name__}: {err})") from None
+    with reader:
+        try:
+            _check_planes(reader, name)
+        except FileMetadataError:
+            raise
+        except PARSE_ERRORS as err:
+            raise FileMetadataError(name, f"damaged file ({type(err).__name__}: {err})") from None
+
+
+def _check_planes(reader: SPHERExImageFitsReader, name: str) -> None:
+    hdus: dict[str, Any] = {}
+    for hdu in reader.hdul[1:]:
+        hdus.setdefault(hdu.name.upper(), hdu)
+    missing = [plane for plane in REQUIRED_PLANES if plane not in hdus]
+    if missing:
+        present = [hdu.name for hdu in reader.hdul]
+        raise FileMetadataError(
+            name,
+            f"missing the {', '.join(missing)} plane{'s' * (len(missing) > 1)}; HDUs present: {present}",
+        )
+    for plane in REQUIRED_PLANES:
+        hdu = hdus[plane]
+        if tuple(hdu.shape) != reader.shape:
+            # The reader checks the planes it knows; say it again for any plane it tolerates.
+            raise FileMetadataError(
+                name, f"the {plane} plane has shape {tuple(hdu.shape)} but IMAGE has {reader.shape}"
+            )
+        bitpix = hdu.header.get("BITPIX")
+        scaled = "BSCALE" in hdu.header or "BZERO" in hdu.header
+        if plane in INTEGER_PLANES and (bitpix not in (8, 16, 32) or scaled):
+            raise FileMetadataError(
+                name,
+                f"the {plane} plane has BITPIX={bitpix!r}; a bitmask must be an integer of 8, 16 or 32 bits",
+            )
+    for plane in ("IMAGE", "VARIANCE"):
+        if not _has_finite_pixel(hdus[plane]):
+            raise FileMetadataError(name, f"the {plane} plane has no finite pixel (all NaN or infinite)")
+
+
+def _has_finite_pixel(hdu: Any) -> bool:
+    """Tell whether a 2-d plane has a finite pixel, reading it block by block until one is found."""
+    rows, columns = hdu.shape
+    step = max(1, _BLOCK_PIXELS // columns)
+    for start in range(0, rows, step):
+        block = np.asarray(hdu.section[start : start + step, :])
+        if block.dtype.kind in "iu" or np.isfinite(block).any():
+            return True
+    return False

@@ -79,3 +79,41 @@ def venv_script(name: str) -> str:
     if found is None:
         pytest.fail(f"{name} is not installed beside {sys.executable} nor on PATH")
     return found
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A private PostgreSQL cluster on 127.0.0.1 for the test session; skips if PostgreSQL is missing.
+
+    Tests create their own database in it (``postgres_server.create_database()``).
+    """
+    from .servers import PostgresServer, ServerUnavailableError
+
+    server = PostgresServer()
+    try:
+        server.start()
+    except ServerUnavailableError as err:
+        pytest.skip(f"PostgreSQL registry tests need a PostgreSQL server: {err}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server on 127.0.0.1 for the test session; skips if moto is missing.
+
+    Tests create their own bucket in it (``s3_server.create_bucket(name)``).
+    """
+    from .servers import MotoS3Server, ServerUnavailableError
+
+    server = MotoS3Server()
+    try:
+        server.start()
+    except ServerUnavailableError as err:
+        pytest.skip(f"S3 datastore tests need an S3 server: {err}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -4,7 +4,7 @@ Both classes start a real server as a child process in a temporary directory, on
 127.0.0.1, and stop it (and remove the directory) in `stop`, which is safe to call twice.  Neither
 puts a password on a command line: PostgreSQL's superuser password goes to ``initdb`` through a file
 and to clients through a DbAuth file (``LSST_DB_AUTH``, mode 600); the S3 keys go through environment
-variables.  When a binary is missing, `start` raises `ServerUnavailable` with the reason and what to
+variables.  When a binary is missing, `start` raises `ServerUnavailableError` with the reason and what to
 install, which the fixtures turn into a skip.
 
     with PostgresServer() as pg, MotoS3Server() as s3:
@@ -15,7 +15,7 @@ install, which the fixtures turn into a skip.
 
 from __future__ import annotations
 
-__all__ = ["MotoS3Server", "PostgresServer", "ServerUnavailable", "free_port"]
+__all__ = ["MotoS3Server", "PostgresServer", "ServerUnavailableError", "free_port"]
 
 import contextlib
 import os
@@ -38,7 +38,7 @@ import yaml
 _START_TIMEOUT = 60.0
 
 
-class ServerUnavailable(RuntimeError):
+class ServerUnavailableError(RuntimeError):
     """A server cannot be started here: a binary, a Python package or an account is missing."""
 
 
@@ -69,7 +69,7 @@ def _find_postgres_bindir() -> Path:
     )
     if candidates:
         return candidates[-1].parent
-    raise ServerUnavailable(
+    raise ServerUnavailableError(
         "PostgreSQL server binaries (initdb, pg_ctl) not found on PATH nor in /usr/lib/postgresql/*/bin; "
         "install them with `apt-get install postgresql` (Debian) to run the PostgreSQL registry tests"
     )
@@ -141,7 +141,7 @@ class PostgresServer:
 
         Raises
         ------
-        ServerUnavailable
+        ServerUnavailableError
             Raised if the binaries, the ``psycopg`` driver or (as root) the account to run as is missing.
         RuntimeError
             Raised if ``initdb`` or ``pg_ctl`` fail; the message holds their output and the server log.
@@ -150,7 +150,7 @@ class PostgresServer:
         try:
             import psycopg  # noqa: F401
         except ImportError as err:
-            raise ServerUnavailable(
+            raise ServerUnavailableError(
                 "the psycopg driver is not installed; pip install 'spherex-butler-poc[postgres]'"
             ) from err
         run_as = None
@@ -158,7 +158,7 @@ class PostgresServer:
             try:
                 run_as = pwd.getpwnam(self._os_user)
             except KeyError as err:
-                raise ServerUnavailable(
+                raise ServerUnavailableError(
                     f"running as root and there is no {self._os_user!r} account to run PostgreSQL as "
                     "(PostgreSQL refuses to run as root); Debian's postgresql package creates it"
                 ) from err
@@ -243,7 +243,8 @@ class PostgresServer:
         )
         if check and result.returncode != 0:
             raise RuntimeError(
-                f"{Path(args[0]).name} failed with exit code {result.returncode}:\n{result.stdout}{result.stderr}"
+                f"{Path(args[0]).name} failed with exit code {result.returncode}:\n"
+                f"{result.stdout}{result.stderr}"
             )
         return result
 
@@ -356,7 +357,7 @@ class MotoS3Server:
 
         Raises
         ------
-        ServerUnavailable
+        ServerUnavailableError
             Raised if ``moto_server`` or ``boto3`` is not installed.
         RuntimeError
             Raised if the server does not answer within a minute; the message holds its log.
@@ -364,14 +365,16 @@ class MotoS3Server:
         candidate = Path(sys.executable).parent / "moto_server"
         binary = str(candidate) if candidate.exists() else shutil.which("moto_server")
         if binary is None:
-            raise ServerUnavailable(
+            raise ServerUnavailableError(
                 "moto_server is not installed; pip install 'spherex-butler-poc[test]' (moto[server]) to run "
                 "the S3 datastore tests"
             )
         try:
             import boto3  # noqa: F401
         except ImportError as err:
-            raise ServerUnavailable("boto3 is not installed; pip install 'spherex-butler-poc[s3]'") from err
+            raise ServerUnavailableError(
+                "boto3 is not installed; pip install 'spherex-butler-poc[s3]'"
+            ) from err
         self._workdir = Path(tempfile.mkdtemp(prefix="spherex-moto-"))
         self._log_path = self._workdir / "moto.log"
         try:

@@ -11,6 +11,7 @@ from lsst.daf.butler import FormatterV2
 from lsst.resources import ResourcePath
 
 from ..core import FitsWriteOptions, SPHERExImage
+from .range_reads import open_byte_ranges
 
 
 class SPHERExImageFormatter(FormatterV2):
@@ -19,7 +20,9 @@ class SPHERExImageFormatter(FormatterV2):
     Components (``image``, ``variance``, ``flags``, ``mask``, ``wcs``, ``metadata``) are read from their
     own HDU only.  The ``slices`` read parameter (a tuple of Python slices in numpy order) returns a
     cutout of every plane with a sliced WCS, reading only the pixels needed (memory map) or, for
-    tile-compressed files, only the tiles needed.
+    tile-compressed files, only the tiles needed.  From a remote datastore (S3, HTTP) components and
+    cutouts are read by byte ranges, without downloading the file (see `read_from_uri`); whole images
+    are downloaded, through the datastore's cache.
 
     Write parameters: ``compression`` (tile-compression algorithm, e.g. ``RICE_1`` or ``GZIP_2``),
     ``quantize_level``, ``checksum`` and ``recipe`` (a named set of these in the ``write_recipes``
@@ -37,6 +40,7 @@ class SPHERExImageFormatter(FormatterV2):
     unsupported_parameters = frozenset()
     supported_write_parameters = FitsWriteOptions.write_parameters
     can_read_from_local_file = True
+    can_read_from_uri = True
 
     image_class: ClassVar[type[SPHERExImage]] = SPHERExImage
     """Python type written; reads build the storage class type when it is a subclass of this."""
@@ -91,6 +95,45 @@ class SPHERExImageFormatter(FormatterV2):
         slices = parameters.get("slices")
         image_class = self._read_type()
         with image_class.fits_reader_class(path, memmap=slices is not None) as reader:
+            if component is not None:
+                return reader.read_component(component, slices)
+            return image_class.from_parts(reader.read_parts(slices), reader.path)
+
+    def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
+        """Read a component or a cutout of a remote file by byte ranges.
+
+        Parameters
+        ----------
+        uri : `lsst.resources.ResourcePath`
+            The file, local or remote.
+        component : `str`, optional
+            Component to read; the whole image if `None`.
+        expected_size : `int`, optional
+            Size recorded by the datastore, ``-1`` if unknown.
+
+        Returns
+        -------
+        dataset : `typing.Any`
+            As `read_from_local_file`, or `NotImplemented` for a local file or a whole image, which the
+            datastore then reads with `read_from_local_file` (after a download through its cache).
+
+        Raises
+        ------
+        FileNotFoundError
+            Raised if the file does not exist.
+        spherex.core.FitsLayoutError
+            Raised if the file is not FITS, is truncated, or does not hold what this formatter reads.
+        """
+        parameters = self.file_descriptor.parameters or {}
+        slices = parameters.get("slices")
+        if uri.isLocal or (component is None and slices is None):
+            return NotImplemented
+        image_class = self._read_type()
+        # Only the headers, and the pixels of the HDU or the rows of the cutout asked for, are fetched.
+        with (
+            open_byte_ranges(uri, size=expected_size) as stream,
+            image_class.fits_reader_class(stream) as reader,
+        ):
             if component is not None:
                 return reader.read_component(component, slices)
             return image_class.from_parts(reader.read_parts(slices), reader.path)

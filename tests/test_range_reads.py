@@ -1,0 +1,129 @@
+"""Components and cutouts from an S3 datastore fetch only the bytes they need (``range_reads``).
+
+Every request the S3 client sends is counted, with the bytes its ``Range`` header asks for (a GET without
+one fetches the whole object), and the server's own request log is checked too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from lsst.resources import ResourcePath
+from lsst.resources.s3utils import getS3Client
+
+from spherex.formatters.range_reads import DEFAULT_RANGE_BUFFER_SIZE, open_byte_ranges
+from spherex.script import ingest_simulated
+
+from .backend_repos import make_backend_repo
+
+SIZE = 512
+
+
+class RequestCounter:
+    """Count the S3 requests of this process and the bytes each GET fetches."""
+
+    def __init__(self, object_size: int) -> None:
+        self.object_size = object_size
+        self.requests: list[tuple[str, int]] = []
+
+    def __call__(self, request, **kwargs) -> None:
+        fetched = 0
+        if request.method == "GET":
+            header = request.headers.get("Range")
+            if header is None:
+                fetched = self.object_size
+            else:
+                first, _, last = (header.decode() if isinstance(header, bytes) else header)[6:].partition("-")
+                fetched = (int(last) if last else self.object_size - 1) - int(first) + 1
+        self.requests.append((request.method, fetched))
+
+    @property
+    def bytes(self) -> int:
+        return sum(n for _, n in self.requests)
+
+
+@pytest.fixture
+def s3_repo(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """A sqlite + S3 repository holding the raws of one 512x512 exposure."""
+    from spherex.simulator import simulate
+
+    simulate(tmp_path / "sim", exposures=1, size=SIZE, seed=7)
+    b = make_backend_repo(("sqlite", "s3"), tmp_path, request, monkeypatch)
+    assert ingest_simulated(b.repo, [str(tmp_path / "sim")], transfer="copy").ok
+    # Each process keeps its own datastore cache: start empty so that nothing is read from it.
+    monkeypatch.setenv("DAF_BUTLER_CACHE_DIRECTORY", str(tmp_path / "cache"))
+    return b
+
+
+def counted(uri: ResourcePath) -> RequestCounter:
+    counter = RequestCounter(uri.size())
+    getS3Client().meta.events.register("before-send.s3", counter)
+    return counter
+
+
+def test_component_and_cutout_read_only_their_bytes(s3_repo, request: pytest.FixtureRequest) -> None:
+    s3 = request.getfixturevalue("s3_server")
+    local = fits.open(s3_repo.workdir / "sim" / "sim_exposure_000000_array_2.fits")
+    data_id = {"instrument": "simulator", "exposure": 0, "detector": 2}
+    with s3_repo.butler(collections="rawexpr") as butler:
+        uri = butler.getURI("rawexp", data_id)
+        assert uri.scheme == "s3"
+        counter = counted(uri)
+        size = counter.object_size
+        plane = SIZE * SIZE * 4
+        assert size > 3 * plane  # image, variance and flags planes
+
+        log_before = len(s3.request_log())
+        variance = butler.get("rawexp.variance", data_id)
+        np.testing.assert_array_equal(variance, local["VARIANCE"].data)
+        # The variance plane and the headers: one third of the file, in a handful of requests.
+        assert plane <= counter.bytes < plane + 200_000, counter.requests
+        assert len(counter.requests) <= 6, counter.requests
+        assert len(s3.request_log()) - log_before == len(counter.requests)  # the server saw the same
+
+        counter.requests.clear()
+        cutout = butler.get("rawexp", data_id, parameters={"slices": (slice(100, 132), slice(200, 232))})
+        np.testing.assert_array_equal(cutout.data, local["IMAGE"].data[100:132, 200:232])
+        np.testing.assert_array_equal(cutout.flags, local["FLAGS"].data[100:132, 200:232])
+        np.testing.assert_array_equal(cutout.uncertainty.array, local["VARIANCE"].data[100:132, 200:232])
+        # 32 rows of each plane (2 KiB apart) fit in one 64 KiB block, and the headers take three more:
+        # an eighth of the file.  The rows outside the cutout are never fetched.
+        assert counter.requests == [("GET", DEFAULT_RANGE_BUFFER_SIZE)] * 6
+        assert counter.bytes < size / 8
+
+        counter.requests.clear()
+        wcs = butler.get("rawexp.wcs", data_id)
+        assert wcs.wcs.ctype[0].startswith("RA")
+        # Headers only: one block at the start of each HDU (the reader checks every HDU's header).
+        assert counter.requests == [("GET", DEFAULT_RANGE_BUFFER_SIZE)] * 3
+
+        # The whole image is downloaded once (one GET of the whole object) and cached.
+        counter.requests.clear()
+        image = butler.get("rawexp", data_id)
+        np.testing.assert_array_equal(image.data, local["IMAGE"].data)
+        assert ("GET", size) in counter.requests
+        counter.requests.clear()
+        butler.get("rawexp", data_id)
+        butler.get("rawexp.variance", data_id)
+        assert not any(method == "GET" for method, _ in counter.requests)  # from the local cache
+
+
+def test_open_byte_ranges_reads_like_a_file(s3_repo) -> None:
+    with s3_repo.butler(collections="rawexpr") as butler:
+        uri = butler.getURI("rawexp", {"instrument": "simulator", "exposure": 0, "detector": 1})
+    expected = (s3_repo.workdir / "sim" / "sim_exposure_000000_array_1.fits").read_bytes()
+    with open_byte_ranges(uri) as stream:
+        assert stream.name == str(uri)
+        assert stream.seek(0, 2) == len(expected)
+        stream.seek(2880 * 3 + 5)
+        assert stream.read(100) == expected[2880 * 3 + 5 : 2880 * 3 + 105]
+        stream.seek(-10, 2)
+        assert stream.read() == expected[-10:]
+        stream.seek(0)
+        assert stream.read() == expected
+    missing = uri.parent().join("missing.fits")
+    with pytest.raises(FileNotFoundError), open_byte_ranges(missing) as stream:
+        stream.read(10)

@@ -13,12 +13,29 @@ from .run import DemoError, run_demo
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default="spherex-demo")
-@click.option("--exposures", type=click.IntRange(1, 1000), default=4, show_default=True,
-              help="Simulated exposures (six detector images and six darks each).")
-@click.option("--size", type=click.IntRange(16, 2040), default=512, show_default=True,
-              help="Image side in pixels (SPHEREx arrays are 2040).")
-@click.option("-j", "--jobs", type=click.IntRange(1, 64), default=2, show_default=True,
-              help="Parallel workers for simulation and pipetask run.")
+@click.option(
+    "--exposures",
+    type=click.IntRange(1, 1000),
+    default=4,
+    show_default=True,
+    help="Simulated exposures (six detector images and six darks each).",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(16, 2040),
+    default=512,
+    show_default=True,
+    help="Image side in pixels (SPHEREx arrays are 2040).",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes for pipetask run -j.  Each quantum then runs in a freshly spawned Python "
+    "(3-4 s of imports), which pays off only for full-size (2040) images.",
+)
 @click.option("--seed", type=int, default=2025, show_default=True, help="Simulator seed.")
 @click.option("--fresh", is_flag=True, help="Delete an earlier demo in DIRECTORY and start again.")
 def main(directory: Path, exposures: int, size: int, jobs: int, seed: int, fresh: bool) -> None:
@@ -29,8 +46,9 @@ def main(directory: Path, exposures: int, size: int, jobs: int, seed: int, fresh
     there (ingest adds nothing, the pipeline run is replaced); --fresh starts from nothing.
     """
     try:
-        result = run_demo(directory, exposures=exposures, size=size, jobs=jobs, seed=seed, fresh=fresh,
-                          echo=click.echo)
+        result = run_demo(
+            directory, exposures=exposures, size=size, jobs=jobs, seed=seed, fresh=fresh, echo=click.echo
+        )
     except DemoError as err:
         raise click.ClickException(str(err)) from None
     click.echo("")

@@ -93,17 +93,33 @@ def plot_sky_map(butler: Butler, path: Path) -> Path:
         colour = colours[exposures.index(record.exposure)]
         # Arrays 4-6 see the same sky as 1-3 (dichroic): draw them dashed.
         style = "-" if record.detector <= 3 else "--"
-        ax.fill(np.append(ra, ra[0]), np.append(dec, dec[0]), facecolor=colour, alpha=0.12, edgecolor=colour,
-                linestyle=style)
-        ax.text(ra.mean(), dec.mean(), f"{record.exposure}/D{record.detector}", ha="center", va="center",
-                fontsize=7, color=colour)
+        ax.fill(
+            np.append(ra, ra[0]),
+            np.append(dec, dec[0]),
+            facecolor=colour,
+            alpha=0.12,
+            edgecolor=colour,
+            linestyle=style,
+        )
+        ax.text(
+            ra.mean(),
+            dec.mean(),
+            f"{record.exposure}/D{record.detector}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            color=colour,
+        )
     ax.set_xlabel("RA (deg)")
     ax.set_ylabel("Dec (deg)")
     ax.invert_xaxis()
     ax.set_aspect(1.0 / max(np.cos(np.radians(np.mean(ax.get_ylim()))), 0.1))
     common = butler.dimensions.commonSkyPix.name
-    ax.set_title(f"Detector footprints of {len(exposures)} exposures (label exposure/detector; "
-                 f"registry common skypix {common})", fontsize=10)
+    ax.set_title(
+        f"Detector footprints of {len(exposures)} exposures (label exposure/detector; "
+        f"registry common skypix {common})",
+        fontsize=10,
+    )
     ax.grid(alpha=0.3)
     fig.savefig(path, dpi=90)
     plt.close(fig)

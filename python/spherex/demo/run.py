@@ -25,6 +25,8 @@ from .plots import plot_quicklook, plot_sky_map
 SEED_CONFIG = "resource://spherex/configs/butler.yaml"
 DIMENSION_CONFIG = "resource://spherex/configs/dimensions.yaml"
 OUTPUT = "subtractr"
+SIMULATOR_WORKERS = min(2, os.cpu_count() or 1)
+"""Simulator worker processes (cheap to start: they import numpy and astropy only)."""
 
 
 class DemoError(RuntimeError):
@@ -51,7 +53,7 @@ def run_demo(
     directory: Path,
     exposures: int = 4,
     size: int = 512,
-    jobs: int = 2,
+    jobs: int = 1,
     seed: int = 2025,
     fresh: bool = False,
     echo: Callable[[str], None] = print,
@@ -68,7 +70,9 @@ def run_demo(
     size : `int`, optional
         Side of each simulated image in pixels (SPHEREx's arrays are 2040).
     jobs : `int`, optional
-        Parallel workers for the simulator and ``pipetask run -j``.
+        Processes for ``pipetask run -j``.  With more than one, ctrl_mpexec spawns a new Python process
+        per quantum (3-4 s of imports each), which pays off only for full-size images; the simulator
+        always uses up to two worker processes.
     seed : `int`, optional
         Simulator seed.
     fresh : `bool`, optional
@@ -116,8 +120,11 @@ def run_demo(
         if len(existing) >= expected:
             echo(f"    reusing {len(existing)} simulated files in {simulated}")
             return
-        written = simulate(simulated, exposures=exposures, size=size, seed=seed, workers=jobs)
-        echo(f"    wrote {len(written)} files ({exposures} exposures x 6 arrays, raws and darks) to {simulated}")
+        written = simulate(simulated, exposures=exposures, size=size, seed=seed, workers=SIMULATOR_WORKERS)
+        echo(
+            f"    wrote {len(written)} files ({exposures} exposures x 6 arrays, raws and darks) "
+            f"to {simulated}"
+        )
 
     def create_step() -> None:
         if not reused:
@@ -141,8 +148,19 @@ def run_demo(
     def qgraph_step() -> None:
         dot = directory / "qgraph.dot"
         _pipetask(
-            ["qgraph", "-p", pipeline, "--qgraph-dot", str(dot), "-b", str(repo), "-i", "rawexpr,darkr",
-             "-o", OUTPUT],
+            [
+                "qgraph",
+                "-p",
+                pipeline,
+                "--qgraph-dot",
+                str(dot),
+                "-b",
+                str(repo),
+                "-i",
+                "rawexpr,darkr",
+                "-o",
+                OUTPUT,
+            ],
             echo,
         )
         result.outputs["quantum graph (Graphviz)"] = dot
@@ -164,7 +182,9 @@ def run_demo(
 
     def pictures_step() -> None:
         with Butler.from_config(str(repo)) as butler:
-            ref = butler.query_datasets("postDark", collections=OUTPUT, limit=1, order_by=["exposure", "detector"])[0]
+            ref = butler.query_datasets(
+                "postDark", collections=OUTPUT, limit=1, order_by=["exposure", "detector"]
+            )[0]
             result.outputs["quick look (raw, dark, postDark)"] = plot_quicklook(
                 butler, ref.dataId["exposure"], ref.dataId["detector"], OUTPUT, directory / "quicklook.png"
             )

@@ -8,9 +8,13 @@ __all__ = [
     "FailedFile",
     "IngestReport",
     "check_run_name",
+    "database_problem",
     "ingest_simulated",
+    "repository_errors",
+    "writeable_butler",
 ]
 
+import contextlib
 import dataclasses
 import filecmp
 import logging
@@ -18,13 +22,15 @@ import os
 import re
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+import sqlalchemy.exc
 from astropy.utils.exceptions import AstropyWarning
 from erfa import ErfaWarning
 from lsst.daf.butler import (
     Butler,
+    ButlerConfig,
     CollectionType,
     DatasetRef,
     DatasetType,
@@ -32,6 +38,7 @@ from lsst.daf.butler import (
     Timespan,
 )
 from lsst.daf.butler.progress import Progress
+from lsst.daf.butler.registry.interfaces import ReadOnlyDatabaseError
 from lsst.resources import ResourcePath
 from lsst.sphgeom import ConvexPolygon
 
@@ -134,6 +141,12 @@ def ingest_simulated(
     ------
     ValueError
         Raised if ``ingest_type``, ``regex`` or ``run`` is invalid.
+    FileNotFoundError
+        Raised if there is no repository at ``repo``.
+    PermissionError
+        Raised if the repository (or the Butler given) is read-only.
+    OSError
+        Raised if the registry database cannot be written for another reason (e.g. locked).
 
     Notes
     -----
@@ -158,20 +171,20 @@ def ingest_simulated(
         raise ValueError(f"Invalid --regex {regex!r}: {err}") from None
     run = run or f"{ingest_type}r"
     check_run_name(run)
-    butler = repo if isinstance(repo, Butler) else Butler.from_config(repo, writeable=True)
+    with repository_errors(repo):
+        butler = writeable_butler(repo)
+        instrument = SimulatorInstrument()
+        instrument.register(butler.registry)
+        dataset_type = DatasetType(
+            ingest_type,
+            RAW_DIMENSIONS if ingest_type == "rawexp" else DARK_DIMENSIONS,
+            STORAGE_CLASS,
+            universe=butler.dimensions,
+            isCalibration=ingest_type == "dark",
+        )
+        butler.registry.registerDatasetType(dataset_type)
     report = IngestReport(dataset_type=ingest_type, run=run)
     progress = Progress(__name__)
-
-    instrument = SimulatorInstrument()
-    instrument.register(butler.registry)
-    dataset_type = DatasetType(
-        ingest_type,
-        RAW_DIMENSIONS if ingest_type == "rawexp" else DARK_DIMENSIONS,
-        STORAGE_CLASS,
-        universe=butler.dimensions,
-        isCalibration=ingest_type == "dark",
-    )
-    butler.registry.registerDatasetType(dataset_type)
 
     files = _find_files(locations, pattern, report)
     observations, failed_exposures = _read_metadata(files, pattern, ingest_type == "rawexp", progress, report)
@@ -192,6 +205,119 @@ def ingest_simulated(
         butler.collections.register(run, CollectionType.CALIBRATION)
         _ingest_darks(butler, by_exposure, dataset_type, run, formatter, transfer, progress, report)
     return report
+
+
+def writeable_butler(repo: str | Butler) -> Butler:
+    """Return a writeable Butler for a repository path or URI, or check that a given Butler is.
+
+    Parameters
+    ----------
+    repo : `str` or `lsst.daf.butler.Butler`
+        Repository, or a Butler on it.
+
+    Returns
+    -------
+    butler : `lsst.daf.butler.Butler`
+        A writeable Butler.
+
+    Raises
+    ------
+    PermissionError
+        Raised if ``repo`` is a Butler opened read-only.
+    FileNotFoundError
+        Raised if there is no repository at ``repo``.
+    """
+    if isinstance(repo, Butler):
+        if not repo.isWriteable():
+            raise PermissionError(
+                f"{_describe(repo)}: the Butler is read-only (writeable=False); "
+                "open it with Butler.from_config(repo, writeable=True) to ingest"
+            )
+        return repo
+    root = ResourcePath(repo, forceDirectory=True)
+    if root.isLocal:
+        if not root.exists():
+            raise FileNotFoundError(f"{repo}: no such repository; create it with 'butler create'")
+        if not root.join("butler.yaml").exists():
+            raise FileNotFoundError(f"{repo}: not a Butler repository (no butler.yaml)")
+        _check_sqlite_writeable(repo, root)
+    return Butler.from_config(repo, writeable=True)
+
+
+def _check_sqlite_writeable(repo: str, root: ResourcePath) -> None:
+    """Refuse early, in one line, a local SQLite registry this process cannot write.
+
+    (Otherwise daf_butler logs its own error while opening the repository before ours is raised.)
+    """
+    db = str(ButlerConfig(repo).get(("registry", "db"), ""))
+    if not db.startswith("sqlite:///"):
+        return
+    path = db.removeprefix("sqlite:///").replace("<butlerRoot>", root.ospath.rstrip("/"))
+    for item in (path, os.path.dirname(path)):
+        # SQLite writes a journal beside the database: both the file and its directory must be writable.
+        if os.path.exists(item) and not os.access(item, os.W_OK):
+            raise PermissionError(
+                f"{repo}: the repository is read-only for this user ({item} is not writable); "
+                "check the permissions of the repository and its database file"
+            )
+
+
+@contextlib.contextmanager
+def repository_errors(repo: str | Butler) -> Iterator[None]:
+    """Turn the database errors of a repository that cannot be written into one clear `OSError`.
+
+    Parameters
+    ----------
+    repo : `str` or `lsst.daf.butler.Butler`
+        The repository, for the message.
+
+    Raises
+    ------
+    PermissionError
+        Raised if the registry database is read-only.
+    OSError
+        Raised if it is locked by another process or cannot be opened.
+    """
+    try:
+        yield
+    except ReadOnlyDatabaseError as err:
+        raise PermissionError(f"{_describe(repo)}: the repository is read-only ({err})") from None
+    except sqlalchemy.exc.OperationalError as err:
+        problem = database_problem(err)
+        if "readonly" in problem or "read-only" in problem:
+            raise PermissionError(
+                f"{_describe(repo)}: the registry database is read-only ({problem}); "
+                "check the permissions of the repository and its database file"
+            ) from None
+        raise OSError(f"{_describe(repo)}: registry database error: {problem}") from None
+
+
+def database_problem(err: BaseException) -> str:
+    """Return the first line of what the database said, without SQLAlchemy's statement and links.
+
+    Parameters
+    ----------
+    err : `BaseException`
+        An error, possibly a `sqlalchemy.exc.DBAPIError`.
+
+    Returns
+    -------
+    problem : `str`
+        For example ``database is locked (another process is writing; run again when it has finished)``.
+    """
+    original = getattr(err, "orig", None)
+    text = str(original if original is not None else err).strip().splitlines()
+    problem = text[0] if text else type(err).__name__
+    if "database is locked" in problem:
+        problem += " (another process is writing to the repository; run again when it has finished)"
+    return problem
+
+
+def _describe(repo: str | Butler) -> str:
+    if isinstance(repo, Butler):
+        roots = [str(root) for root in repo.get_datastore_roots().values() if root is not None]
+        return roots[0] if roots else str(repo)
+    return str(repo)
 
 
 def check_run_name(run: str) -> None:
@@ -435,10 +561,8 @@ def _ingest_raws(
                         _write_exposures(butler, [item], transfer)
                         done.append(item)
                     except Exception as err:
-                        for obs in item.observations:
-                            report.failed.append(
-                                FailedFile(obs.path, f"exposure {item.exposure} not ingested: {err}")
-                            )
+                        problem = f"exposure {item.exposure} not ingested: {database_problem(err)}"
+                        report.failed.extend(FailedFile(obs.path, problem) for obs in item.observations)
             for item in done:
                 transfer.remove_committed(obs.path for obs in item.observations)
                 report.ingested.extend(obs.path for obs in item.observations)
@@ -612,7 +736,7 @@ def _ingest_darks(
                     butler.registry.certify(calibration_collection, [ref], validity)
         except Exception as err:
             for obs in new:
-                report.failed.append(FailedFile(obs.path, f"dark not ingested: {err}"))
+                report.failed.append(FailedFile(obs.path, f"dark not ingested: {database_problem(err)}"))
             continue
         transfer.remove_committed(obs.path for obs in new)
         report.ingested.extend(obs.path for obs in new)

@@ -1,0 +1,179 @@
+"""Read-only repositories, unwritable datastore directories and missing repositories: one clear line each."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import shutil
+import stat
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lsst.daf.butler import Butler
+from lsst.daf.butler.cli.butler import cli as butler_cli
+
+from spherex.script import ingest_simulated
+
+# Linux capabilities that let root ignore file permissions.
+_CAP_DAC_OVERRIDE = 1
+_CAP_DAC_READ_SEARCH = 2
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def _drop_permission_override() -> None:
+    """Make this (root) process obey file permissions: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH.
+
+    The process stays uid 0, so the interpreter and the venv remain readable; only files whose mode
+    denies their owner (root) a write become unwritable, as they are for any user.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if libc.capget(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capget failed")
+    mask = ~((1 << _CAP_DAC_OVERRIDE) | (1 << _CAP_DAC_READ_SEARCH)) & 0xFFFFFFFF
+    data[0].effective &= mask
+    data[0].permitted &= mask
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def _invoke(args: list[str]) -> tuple[int, str, str]:
+    """Run a butler command in this process; return exit code, stdout, and stderr with any log records."""
+    records: list[str] = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = lambda record: records.append(logging.Formatter().format(record))  # type: ignore[method-assign]
+    logging.getLogger().addHandler(handler)
+    try:
+        result = CliRunner().invoke(butler_cli, args)
+    finally:
+        logging.getLogger().removeHandler(handler)
+    err = result.stderr + "".join(line + "\n" for line in records)
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        err += "Traceback (uncaught):\n" + "".join(traceback.format_exception(result.exception))
+    return result.exit_code, result.stdout, err
+
+
+def _child(args: list[str], queue: multiprocessing.Queue) -> None:
+    try:
+        if os.geteuid() == 0:
+            _drop_permission_override()
+        queue.put(_invoke(args))
+    except BaseException:
+        queue.put((-1, "", traceback.format_exc()))
+
+
+def butler_as_ordinary_user(*args: str) -> tuple[int, str, str]:
+    """Run a ``butler`` command in a forked process that obeys file permissions even as root."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(list(args), queue))
+    process.start()
+    code, out, err = queue.get(timeout=300)
+    process.join(timeout=60)
+    assert code != -1, err
+    return code, out, err
+
+
+def butler(*args: str) -> tuple[int, str, str]:
+    return _invoke(list(args))
+
+
+def error_lines(err: str) -> list[str]:
+    """The lines of stderr (and of the log) a user would read."""
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def read_only(path: Path) -> Callable[[], None]:
+    """Remove write permission under ``path``; return a function that restores it."""
+    modes = {}
+    for item in [path, *path.rglob("*")]:
+        modes[item] = item.stat().st_mode
+        item.chmod(item.stat().st_mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+    def restore() -> None:
+        for item, mode in modes.items():
+            item.chmod(mode)
+
+    return restore
+
+
+needs_linux = pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux capabilities")
+# The forked child only runs the CLI in-process; the parent's threads (sqlite, logging) are not used there.
+fork_ok = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+
+
+def test_missing_repository_is_one_line(tmp_path: Path, simulated_dir: Path) -> None:
+    code, out, err = butler("ingest-simulated", str(tmp_path / "no-repo"), str(simulated_dir))
+    assert code == 1
+    assert "Traceback" not in out + err
+    (line,) = error_lines(err)
+    assert str(tmp_path / "no-repo") in line
+    assert not (tmp_path / "no-repo").exists()  # nothing created on the way
+
+
+def test_read_only_butler_refuses_ingest(repo: str, simulated_dir: Path) -> None:
+    with Butler.from_config(repo, writeable=False) as read_only_butler:
+        with pytest.raises(PermissionError, match=r"read-only \(writeable=False\)"):
+            ingest_simulated(read_only_butler, [str(simulated_dir)])
+    with Butler.from_config(repo) as b:
+        assert "rawexp" not in {t.name for t in b.registry.queryDatasetTypes()}
+
+
+@needs_linux
+@fork_ok
+def test_read_only_repository_is_one_line(repo: str, simulated_dir: Path) -> None:
+    restore = read_only(Path(repo))
+    try:
+        code, out, err = butler_as_ordinary_user("ingest-simulated", repo, str(simulated_dir))
+    finally:
+        restore()
+    assert code == 1, out + err
+    assert "Traceback" not in out + err
+    lines = error_lines(err)
+    assert len(lines) == 1, err
+    line = lines[0]
+    assert repo in line and ("read-only" in line or "readonly" in line), line
+    with Butler.from_config(repo) as b:
+        assert "rawexp" not in {t.name for t in b.registry.queryDatasetTypes()}
+
+
+@needs_linux
+@fork_ok
+def test_unwritable_datastore_directory_fails_each_exposure_clearly(repo: str, simulated_dir: Path) -> None:
+    # The registry is writable, the directory the files go to is not.
+    run_dir = Path(repo) / "rawexpr"
+    run_dir.mkdir()
+    restore = read_only(run_dir)
+    try:
+        code, out, err = butler_as_ordinary_user("ingest-simulated", repo, str(simulated_dir))
+    finally:
+        restore()
+    assert code == 1
+    assert "Traceback" not in out + err
+    lines = error_lines(err)
+    assert lines and all("Permission denied" in line and str(run_dir) in line for line in lines), lines
+    print("\n".join(lines[:2]))
+    assert "Ingested 0 rawexp files" in out
+    with Butler.from_config(repo) as b:
+        assert not b.query_datasets("rawexp", collections="rawexpr", explain=False)
+        assert not b.query_dimension_records("exposure", explain=False)
+    assert not any(p.is_file() for p in run_dir.rglob("*"))
+    shutil.rmtree(run_dir)

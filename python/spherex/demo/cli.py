@@ -31,10 +31,10 @@ from .run import DemoError, run_demo
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
-    default=1,
+    default=2,
     show_default=True,
-    help="Processes for pipetask run -j.  Each quantum then runs in a freshly spawned Python "
-    "(3-4 s of imports), which pays off only for full-size (2040) images.",
+    help="Processes for pipetask run -j.  ctrl_mpexec starts each quantum in a freshly spawned Python "
+    "(3-4 s of imports), so -j 1 is faster for small images.",
 )
 @click.option("--seed", type=int, default=2025, show_default=True, help="Simulator seed.")
 @click.option("--fresh", is_flag=True, help="Delete an earlier demo in DIRECTORY and start again.")

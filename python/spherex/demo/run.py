@@ -53,7 +53,7 @@ def run_demo(
     directory: Path,
     exposures: int = 4,
     size: int = 512,
-    jobs: int = 1,
+    jobs: int = 2,
     seed: int = 2025,
     fresh: bool = False,
     echo: Callable[[str], None] = print,
@@ -71,7 +71,7 @@ def run_demo(
         Side of each simulated image in pixels (SPHEREx's arrays are 2040).
     jobs : `int`, optional
         Processes for ``pipetask run -j``.  With more than one, ctrl_mpexec spawns a new Python process
-        per quantum (3-4 s of imports each), which pays off only for full-size images; the simulator
+        per quantum (3-4 s of imports each), so ``jobs=1`` is faster for small images; the simulator
         always uses up to two worker processes.
     seed : `int`, optional
         Simulator seed.

@@ -21,11 +21,10 @@ from lsst.resources import ResourcePath
 
 from spherex.instrument import SimulatorInstrument
 
-from .conftest import DIMENSION_CONFIG
+from .conftest import DIMENSION_CONFIG, SEED_CONFIG
 
 CONFIG_DIR = Path(__file__).parents[1] / "python" / "spherex" / "configs"
 SEED_FILES = {
-    ("sqlite", "posix"): "butler.yaml",
     ("postgres", "posix"): "butler-postgres.yaml",
     ("sqlite", "s3"): "butler-s3.yaml",
     ("postgres", "s3"): "butler-postgres-s3.yaml",
@@ -138,8 +137,11 @@ def make_backend_repo(
         if repo_on_s3:
             assert registry == "postgres", "a sqlite registry needs a local repository directory"
             result.repo = f"s3://{result.bucket}/repo/"
-    seed = render_seed(SEED_FILES[backend], values, workdir / "seed.yaml")
-    createRepo(result.repo, seed_config=str(seed), dimension_config=DIMENSION_CONFIG, override=True)
+    if backend == ("sqlite", "posix"):
+        seed = SEED_CONFIG  # no placeholders; its includes are relative to where it is installed
+    else:
+        seed = str(render_seed(SEED_FILES[backend], values, workdir / "seed.yaml"))
+    createRepo(result.repo, seed_config=seed, dimension_config=DIMENSION_CONFIG, override=True)
     with Butler.from_config(result.repo, writeable=True) as butler:
         SimulatorInstrument().register(butler.registry)
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,17 @@ def venv_script(name: str) -> str:
     return found
 
 
+def skip_or_fail(reason: str) -> None:
+    """Skip a test whose server is missing, or fail it where CI promises the servers.
+
+    ``.ci/run`` sets ``SPHEREX_REQUIRE_SERVERS=1`` after installing PostgreSQL, so that a broken server
+    set-up fails the build instead of silently skipping the back-end tests.
+    """
+    if os.environ.get("SPHEREX_REQUIRE_SERVERS") == "1":
+        pytest.fail(f"{reason} (SPHEREX_REQUIRE_SERVERS=1)")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def postgres_server():
     """A private PostgreSQL cluster on 127.0.0.1 for the test session; skips if PostgreSQL is missing.
@@ -93,7 +105,7 @@ def postgres_server():
     try:
         server.start()
     except ServerUnavailableError as err:
-        pytest.skip(f"PostgreSQL registry tests need a PostgreSQL server: {err}")
+        skip_or_fail(f"PostgreSQL registry tests need a PostgreSQL server: {err}")
     try:
         yield server
     finally:
@@ -112,7 +124,7 @@ def s3_server():
     try:
         server.start()
     except ServerUnavailableError as err:
-        pytest.skip(f"S3 datastore tests need an S3 server: {err}")
+        skip_or_fail(f"S3 datastore tests need an S3 server: {err}")
     try:
         yield server
     finally:

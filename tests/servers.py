@@ -162,7 +162,11 @@ class PostgresServer:
                     f"running as root and there is no {self._os_user!r} account to run PostgreSQL as "
                     "(PostgreSQL refuses to run as root); Debian's postgresql package creates it"
                 ) from err
-        self._workdir = Path(tempfile.mkdtemp(prefix="spherex-pg-"))
+        # As root the server runs as another account, which must reach its directory: TMPDIR may be
+        # under /root, so use /tmp then.
+        self._workdir = Path(
+            tempfile.mkdtemp(prefix="spherex-pg-", dir="/tmp" if run_as is not None else None)
+        )
         try:
             pwfile = self._workdir / "pwfile"
             pwfile.write_text(self._password + "\n")

@@ -411,11 +411,15 @@ def _find_files(locations: Iterable[str], pattern: re.Pattern, report: IngestRep
     found: list[ResourcePath] = []
     for location in locations:
         uri = ResourcePath(location)
+        if uri.isdir():
+            # An S3 "directory" is a key prefix: it exists only through the objects under it.
+            files = list(ResourcePath.findFileResources([uri]))
+            if not files and not uri.exists():
+                report.failed.append(FailedFile(location, "no such file or directory"))
+            found.extend(u for u in files if pattern.search(u.basename()))
+            continue
         if not uri.exists():
             report.failed.append(FailedFile(location, "no such file or directory"))
-            continue
-        if uri.isdir():
-            found.extend(u for u in ResourcePath.findFileResources([uri]) if pattern.search(u.basename()))
         elif pattern.search(uri.basename()):
             found.append(uri)
         else:

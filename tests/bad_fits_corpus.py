@@ -147,12 +147,16 @@ def _plane(hdu: str, pattern: bytes) -> _Maker:
 
 
 def _shape(layout: _Layout, rng: random.Random) -> tuple[bytes, str]:
-    # A plane with fewer columns than IMAGE: its data still lie inside the file, the shapes differ.
+    # A plane of the same number of pixels as IMAGE but another shape: the bytes of every HDU stay where
+    # they were, only the shapes disagree.
     data = bytearray(layout.data)
     hdu = rng.choice(["FLAGS", "VARIANCE"])
     with fits.open(_BytesPath(layout.data)) as hdul:
-        columns = hdul[hdu].header["NAXIS1"]
-    _set_card(data, layout, hdu, "NAXIS1", str(rng.randrange(1, columns)))
+        rows, columns = hdul[hdu].header["NAXIS2"], hdul[hdu].header["NAXIS1"]
+    pixels = rows * columns
+    other = rng.choice([c for c in range(1, pixels + 1) if pixels % c == 0 and c != columns])
+    _set_card(data, layout, hdu, "NAXIS1", str(other))
+    _set_card(data, layout, hdu, "NAXIS2", str(pixels // other))
     return bytes(data), r"shape"
 
 

@@ -99,8 +99,9 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
     Raises
     ------
     FitsLayoutError
-        Raised if an HDU (its data and the padding to 2880 bytes) ends beyond the end of the file, or if
-        its ``BITPIX`` is not one FITS allows.
+        Raised if an HDU (its data and the padding to 2880 bytes) ends beyond the end of the file, if
+        its ``BITPIX`` is not one FITS allows, or if bytes that are not blank follow the last HDU (astropy
+        silently drops an HDU whose header was cut short: the file would read without that plane).
     """
     if isinstance(target, str):
         with open(target, "rb") as stream:
@@ -113,6 +114,7 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
             size = target.seek(0, os.SEEK_END)
         finally:
             target.seek(position)
+    last_end = 0
     for index, hdu in enumerate(hdul):
         bitpix = hdu.header.get("BITPIX") if hasattr(hdu, "header") else None
         if bitpix is not None and (isinstance(bitpix, bool) or bitpix not in _BITPIX_VALUES):
@@ -136,3 +138,27 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
             raise FitsLayoutError(
                 path, f"truncated: HDU {index} ({hdu.name}) needs {end} bytes but the file has {size}"
             )
+        last_end = max(last_end, end)
+    if 0 < last_end < size and not _blank(target, last_end, size):
+        raise FitsLayoutError(
+            path,
+            f"truncated or damaged: {size - last_end} bytes after HDU {len(hdul) - 1} ({hdul[-1].name}) "
+            "are not a complete HDU",
+        )
+
+
+def _blank(target: str | BinaryIO, start: int, stop: int) -> bool:
+    """Tell whether the bytes ``start:stop`` of a file are all zero or ASCII blanks (harmless padding)."""
+    length = min(stop - start, 2880)
+    if isinstance(target, str):
+        with open(target, "rb") as stream:
+            stream.seek(start)
+            tail = stream.read(length)
+    else:
+        position = target.tell()
+        try:
+            target.seek(start)
+            tail = target.read(length)
+        finally:
+            target.seek(position)
+    return not tail.strip(b"\0 ")

@@ -66,7 +66,8 @@ class FailedFile:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.reason}"
+        # One line: some reasons quote multi-line messages (wcslib's, for instance).
+        return f"{self.path}: {' '.join(self.reason.split())}"
 
 
 @dataclass

@@ -139,7 +139,8 @@ def test_corrupt_input_fails_only_its_quantum(tmp_path: Path, simulated_dir: Pat
     with Butler.from_config(repo) as b:
         (victim,) = b.query_datasets("rawexp", collections="rawexpr", where="instrument = 'simulator' AND exposure = 1 AND detector = 4")
         path = Path(b.getURI(victim).ospath)
-    path.write_bytes(path.read_bytes()[:5000])
+    good = path.read_bytes()
+    path.write_bytes(good[:5000])
     result = pipetask(
         "run", "-p", PIPELINE, "-b", "DATA", "--register-dataset-types", "-i", "rawexpr,darkr", "-o", "subtractr",
         cwd=tmp_path, expect=1,
@@ -149,3 +150,23 @@ def test_corrupt_input_fails_only_its_quantum(tmp_path: Path, simulated_dir: Pat
     with Butler.from_config(repo, collections="subtractr") as b:
         done = {(r.dataId["exposure"], r.dataId["detector"]) for r in b.query_datasets("postDark")}
     assert len(done) == N_QUANTA - 1 and (1, 4) not in done
+    # Of the failed quantum only its log is registered (for diagnosis); no output file of it is on disk.
+    failed = {"instrument": "simulator", "exposure": 1, "detector": 4}
+    with Butler.from_config(repo, collections="subtractr") as b:
+        for dataset_type in ("postDark", "subtract_metadata"):
+            assert not b.query_datasets(dataset_type, data_id=failed, explain=False)
+        assert b.query_datasets("subtract_log", data_id=failed, explain=False)
+    assert not list((Path(repo) / "subtractr").rglob("postDark_simulator_1_D4_*"))
+
+    # With the input fixed, --extend-run --skip-existing runs only the failed quantum in the same run
+    # (--clobber-outputs replaces its log).
+    path.write_bytes(good)
+    result = pipetask(
+        "run", "-p", PIPELINE, "-b", "DATA", "-o", "subtractr",
+        "--extend-run", "--skip-existing", "--clobber-outputs",
+        cwd=tmp_path,
+    )
+    assert "Executed 1 quanta successfully, 0 failed" in result.stdout + result.stderr
+    with Butler.from_config(repo, collections="subtractr") as b:
+        assert len({r.run for r in b.query_datasets("postDark")}) == 1
+    check_outputs(repo, "subtractr", simulated_dir)

@@ -566,6 +566,13 @@ def _ingest_raws(
                         _write_exposures(butler, [item], transfer)
                         done.append(item)
                     except Exception as err:
+                        landed = _landed_meanwhile(butler, dataset_type, run, item)
+                        if landed is not None:
+                            # Another ingest of the same files committed first: nothing is missing.
+                            for obs in item.observations:
+                                report.already_present.append(obs.path)
+                                transfer.remove_if_stored(butler, obs.path, landed[obs.detector])
+                            continue
                         problem = f"exposure {item.exposure} not ingested: {database_problem(err)}"
                         report.failed.extend(FailedFile(obs.path, problem) for obs in item.observations)
             for item in done:
@@ -573,6 +580,29 @@ def _ingest_raws(
                 report.ingested.extend(obs.path for obs in item.observations)
                 report.exposures.add(item.exposure)
             bar.update(len(chunk))
+
+
+def _landed_meanwhile(
+    butler: Butler, dataset_type: DatasetType, run: str, item: _ExposureIngest
+) -> dict[int, DatasetRef] | None:
+    """Return the datasets of an exposure whose write failed if all of them are now in ``run``.
+
+    A concurrent ingest of the same files that commits first makes this process's transaction fail on
+    the registry's uniqueness constraints; nothing is then missing.  `None` if any is missing.
+    """
+    try:
+        refs = butler.query_datasets(
+            dataset_type,
+            collections=run,
+            where="instrument = instr AND exposure = exp",
+            bind={"instr": item.exposure_record["instrument"], "exp": item.exposure},
+            explain=False,
+            limit=None,
+        )
+    except Exception:
+        return None
+    present = {ref.dataId["detector"]: ref for ref in refs}
+    return present if all(obs.detector in present for obs in item.observations) else None
 
 
 _EXPOSURES_PER_TRANSACTION = 50

@@ -5,17 +5,16 @@ from __future__ import annotations
 __all__ = ["AstropyImageFormatter"]
 
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
 from astropy.io import fits
-from lsst.daf.butler import FormatterV2
 from lsst.resources import ResourcePath
 
-from ..core import PARSE_ERRORS, FitsLayoutError, FitsWriteOptions, open_fits
+from ..core import PARSE_ERRORS, FitsLayoutError, open_fits
+from .fits_formatter import FitsFormatter
 
 
-class AstropyImageFormatter(FormatterV2):
+class AstropyImageFormatter(FitsFormatter):
     """Read and write any FITS file as an `astropy.io.fits.HDUList`.
 
     The whole file is read into memory and closed, so the returned HDUs do not depend on the stored
@@ -23,33 +22,6 @@ class AstropyImageFormatter(FormatterV2):
     ``quantize_level``, ``checksum``, ``recipe``); compression applies to image extensions only, since
     FITS cannot tile-compress a primary HDU.
     """
-
-    default_extension = ".fits"
-    supported_extensions = frozenset({".fits", ".fit", ".fts", ".fits.fz"})
-    unsupported_parameters = None
-    supported_write_parameters = FitsWriteOptions.write_parameters
-    can_read_from_local_file = True
-
-    @classmethod
-    def validate_write_recipes(cls, recipes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-        """Check the write recipes of the formatter configuration.
-
-        Parameters
-        ----------
-        recipes : `~collections.abc.Mapping`, optional
-            Recipe name to options (``compression``, ``quantize_level``, ``checksum``).
-
-        Returns
-        -------
-        recipes : `dict`
-            The validated recipes.
-
-        Raises
-        ------
-        RuntimeError
-            Raised if a recipe holds unknown or invalid options.
-        """
-        return FitsWriteOptions.validate_recipes(recipes)
 
     def read_from_local_file(self, path: str, component: str | None = None, expected_size: int = -1) -> Any:
         """Read the dataset from a local file.
@@ -102,13 +74,8 @@ class AstropyImageFormatter(FormatterV2):
         spherex.core.SPHERExImageError
             Raised if the write parameters are invalid or the dataset cannot be written to FITS.
         """
-        if not isinstance(in_memory_dataset, fits.HDUList):
-            raise TypeError(
-                f"Dataset {self.dataset_ref.datasetType.name} {self.data_id} must be an "
-                f"astropy.io.fits.HDUList to be written by {self.name()}, "
-                f"not {type(in_memory_dataset).__name__}"
-            )
-        options = FitsWriteOptions.from_parameters(self.write_parameters, self.write_recipes)
+        self.check_type(in_memory_dataset, fits.HDUList, "an astropy.io.fits.HDUList")
+        options = self.write_options()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*HIERARCH card will be created.*")
             options.compress(in_memory_dataset).writeto(uri.ospath, overwrite=True, checksum=options.checksum)

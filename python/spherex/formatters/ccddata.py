@@ -5,20 +5,19 @@ from __future__ import annotations
 __all__ = ["CCDDataFormatter"]
 
 import warnings
-from collections.abc import Mapping
 from typing import Any
 
 from astropy.io import fits
 from astropy.nddata import CCDData, fits_ccddata_reader
-from lsst.daf.butler import FormatterV2
 from lsst.resources import ResourcePath
 
-from ..core import DEFAULT_UNIT, PARSE_ERRORS, FitsLayoutError, FitsWriteOptions, open_fits
+from ..core import DEFAULT_UNIT, PARSE_ERRORS, FitsLayoutError, open_fits
+from .fits_formatter import FitsFormatter
 
 _EXTENSION_KEYWORDS = ("XTENSION", "PCOUNT", "GCOUNT", "EXTNAME")
 
 
-class CCDDataFormatter(FormatterV2):
+class CCDDataFormatter(FitsFormatter):
     """Read and write `astropy.nddata.CCDData` datasets in astropy's FITS layout.
 
     Files hold the image in the primary HDU, the uncertainty in ``UNCERT`` (with ``UTYPE``) and the
@@ -27,33 +26,6 @@ class CCDDataFormatter(FormatterV2):
     files with ``CCDData.read(path, hdu="IMAGE")``: astropy's search for the first image extension skips
     compressed ones).  Images without ``BUNIT`` read as electron/s, as in the 2020 proof of concept.
     """
-
-    default_extension = ".fits"
-    supported_extensions = frozenset({".fits", ".fit", ".fts", ".fits.fz"})
-    unsupported_parameters = None
-    supported_write_parameters = FitsWriteOptions.write_parameters
-    can_read_from_local_file = True
-
-    @classmethod
-    def validate_write_recipes(cls, recipes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-        """Check the write recipes of the formatter configuration.
-
-        Parameters
-        ----------
-        recipes : `~collections.abc.Mapping`, optional
-            Recipe name to options (``compression``, ``quantize_level``, ``checksum``).
-
-        Returns
-        -------
-        recipes : `dict`
-            The validated recipes.
-
-        Raises
-        ------
-        RuntimeError
-            Raised if a recipe holds unknown or invalid options.
-        """
-        return FitsWriteOptions.validate_recipes(recipes)
 
     def read_from_local_file(self, path: str, component: str | None = None, expected_size: int = -1) -> Any:
         """Read the dataset from a local file.
@@ -117,13 +89,8 @@ class CCDDataFormatter(FormatterV2):
         spherex.core.SPHERExImageError
             Raised if the write parameters are invalid or the dataset cannot be written to FITS.
         """
-        if not isinstance(in_memory_dataset, CCDData):
-            raise TypeError(
-                f"Dataset {self.dataset_ref.datasetType.name} {self.data_id} must be an "
-                f"astropy.nddata.CCDData to be written by {self.name()}, "
-                f"not {type(in_memory_dataset).__name__}"
-            )
-        options = FitsWriteOptions.from_parameters(self.write_parameters, self.write_recipes)
+        self.check_type(in_memory_dataset, CCDData, "an astropy.nddata.CCDData")
+        options = self.write_options()
         hdul = in_memory_dataset.to_hdu()
         if options.compression is not None:
             # FITS cannot compress a primary HDU: move the image to an extension.

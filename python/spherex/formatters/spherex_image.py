@@ -4,17 +4,16 @@ from __future__ import annotations
 
 __all__ = ["SPHERExImageFormatter"]
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from lsst.daf.butler import FormatterV2
 from lsst.resources import ResourcePath
 
-from ..core import FitsWriteOptions, SPHERExImage
+from ..core import SPHERExImage
+from .fits_formatter import FitsFormatter
 from .range_reads import open_byte_ranges
 
 
-class SPHERExImageFormatter(FormatterV2):
+class SPHERExImageFormatter(FitsFormatter):
     """Read and write `~spherex.core.SPHERExImage` datasets as FITS files in the SPHEREx layout.
 
     Components (``image``, ``variance``, ``flags``, ``mask``, ``wcs``, ``metadata``) are read from their
@@ -35,36 +34,11 @@ class SPHERExImageFormatter(FormatterV2):
     richer layout (SPHEREx Level-2 images) reads and writes that layout with this formatter unchanged.
     """
 
-    default_extension = ".fits"
-    supported_extensions = frozenset({".fits", ".fit", ".fts", ".fits.fz"})
     unsupported_parameters = frozenset()
-    supported_write_parameters = FitsWriteOptions.write_parameters
-    can_read_from_local_file = True
     can_read_from_uri = True
 
     image_class: ClassVar[type[SPHERExImage]] = SPHERExImage
     """Python type written; reads build the storage class type when it is a subclass of this."""
-
-    @classmethod
-    def validate_write_recipes(cls, recipes: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-        """Check the write recipes of the formatter configuration.
-
-        Parameters
-        ----------
-        recipes : `~collections.abc.Mapping`, optional
-            Recipe name to options (``compression``, ``quantize_level``, ``checksum``).
-
-        Returns
-        -------
-        recipes : `dict`
-            The validated recipes.
-
-        Raises
-        ------
-        RuntimeError
-            Raised if a recipe holds unknown or invalid options.
-        """
-        return FitsWriteOptions.validate_recipes(recipes)
 
     def read_from_local_file(self, path: str, component: str | None = None, expected_size: int = -1) -> Any:
         """Read the dataset from a local file.
@@ -155,14 +129,8 @@ class SPHERExImageFormatter(FormatterV2):
         spherex.core.SPHERExImageError
             Raised if the write parameters are invalid or the dataset cannot be written to FITS.
         """
-        if not isinstance(in_memory_dataset, self.image_class):
-            raise TypeError(
-                f"Dataset {self.dataset_ref.datasetType.name} {self.data_id} must be a "
-                f"{self.image_class.__name__} to be written by {self.name()}, not "
-                f"{type(in_memory_dataset).__name__}"
-            )
-        options = FitsWriteOptions.from_parameters(self.write_parameters, self.write_recipes)
-        writer = in_memory_dataset.fits_writer_class.from_options(options)
+        self.check_type(in_memory_dataset, self.image_class, f"a {self.image_class.__name__}")
+        writer = in_memory_dataset.fits_writer_class.from_options(self.write_options())
         writer.write(in_memory_dataset, uri.ospath, overwrite=True)
 
     def _read_type(self) -> type[SPHERExImage]:

@@ -43,7 +43,9 @@ def timed(work) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--exposures", type=int, default=100)
     parser.add_argument("--size", type=int, default=64)
     args = parser.parse_args()
@@ -66,8 +68,12 @@ def main() -> None:
             theirs = new_repo(work / f"theirs-{transfer}")
             with Butler.from_config(repo) as source, Butler.from_config(theirs, writeable=True) as target:
                 target.registry.registerDatasetType(
-                    DatasetType("rawexp", ("instrument", "exposure", "detector"), "SPHERExImage",
-                                universe=target.dimensions)
+                    DatasetType(
+                        "rawexp",
+                        ("instrument", "exposure", "detector"),
+                        "SPHERExImage",
+                        universe=target.dimensions,
+                    )
                 )
                 for element in ("exposure", "exposure_detector_region"):
                     target.registry.insertDimensionData(element, *source.query_dimension_records(element))
@@ -82,8 +88,13 @@ def main() -> None:
             table.write(table_file)
             results[f"ingest-files --transfer {transfer}"] = timed(
                 lambda: ingest_files(
-                    theirs, "rawexp", "rawexpr", str(table_file), data_id=("instrument=simulator",),
-                    formatter="spherex.formatters.SPHERExImageFormatter", transfer=transfer,
+                    theirs,
+                    "rawexp",
+                    "rawexpr",
+                    str(table_file),
+                    data_id=("instrument=simulator",),
+                    formatter="spherex.formatters.SPHERExImageFormatter",
+                    transfer=transfer,
                 )
             )
 
@@ -94,7 +105,10 @@ def main() -> None:
         for name, seconds in results.items():
             print(f"{name:40s} {seconds:7.2f} s  {n / seconds:8.1f} files/s")
         for transfer in ("symlink", "direct"):
-            ratio = results[f"ingest-files --transfer {transfer}"] / results[f"ingest-simulated --transfer {transfer}"]
+            ratio = (
+                results[f"ingest-files --transfer {transfer}"]
+                / results[f"ingest-simulated --transfer {transfer}"]
+            )
             print(f"ratio ingest-simulated / ingest-files rate, {transfer}: {ratio:.2f} (target >= 1.0)")
 
 

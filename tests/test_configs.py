@@ -30,7 +30,9 @@ def test_create_from_checkout_paths(tmp_path: Path) -> None:
 
 
 def test_create_from_installed_resources(tmp_path: Path) -> None:
-    repo = create(tmp_path, "resource://spherex/configs/butler.yaml", "resource://spherex/configs/dimensions.yaml")
+    repo = create(
+        tmp_path, "resource://spherex/configs/butler.yaml", "resource://spherex/configs/dimensions.yaml"
+    )
     with Butler.from_config(repo) as butler:
         universe = butler.dimensions
         assert universe.namespace == "spherex"

@@ -32,7 +32,9 @@ def pipetask(*args: str, cwd: Path, expect: int = 0) -> subprocess.CompletedProc
 
 
 def butler_cmd(*args: str, cwd: Path) -> str:
-    result = subprocess.run([venv_script("butler"), *args], cwd=cwd, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [venv_script("butler"), *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -50,11 +52,30 @@ def processed(tmp_path_factory: pytest.TempPathFactory, simulated_dir: Path) -> 
     work = tmp_path_factory.mktemp("pipeline")
     ingested_repo(work, simulated_dir)
     pipetask(
-        "qgraph", "-p", PIPELINE, "--qgraph-dot", "qgraph.dot", "-b", "DATA", "-i", "rawexpr,darkr", "-o", "subtractr",
+        "qgraph",
+        "-p",
+        PIPELINE,
+        "--qgraph-dot",
+        "qgraph.dot",
+        "-b",
+        "DATA",
+        "-i",
+        "rawexpr,darkr",
+        "-o",
+        "subtractr",
         cwd=work,
     )
     pipetask(
-        "run", "-p", PIPELINE, "-b", "DATA", "--register-dataset-types", "-i", "rawexpr,darkr", "-o", "subtractr",
+        "run",
+        "-p",
+        PIPELINE,
+        "-b",
+        "DATA",
+        "--register-dataset-types",
+        "-i",
+        "rawexpr,darkr",
+        "-o",
+        "subtractr",
         cwd=work,
     )
     return work
@@ -79,7 +100,11 @@ def check_outputs(repo: str, collection: str, simulated: Path) -> None:
             # The output records the dark it used: the one valid at the exposure's time.
             (record,) = b.query_dimension_records("exposure", data_id=ref.dataId)
             used = b.find_dataset(
-                "dark", collections="darkr", timespan=record.timespan, instrument="simulator", detector=detector
+                "dark",
+                collections="darkr",
+                timespan=record.timespan,
+                instrument="simulator",
+                detector=detector,
             )
             header = result.meta
             assert header["SUBDSID"] == str(used.id)
@@ -104,7 +129,15 @@ def test_pipetask_run_outputs(processed: Path, simulated_dir: Path) -> None:
 def test_rerun_replace_and_query_collections(processed: Path, simulated_dir: Path) -> None:
     before = butler_cmd("query-collections", "DATA", "--flatten-chains", "subtractr", cwd=processed)
     pipetask(
-        "run", "-p", PIPELINE, "-b", "DATA", "-o", "subtractr", "--replace-run", "--prune-replaced=purge",
+        "run",
+        "-p",
+        PIPELINE,
+        "-b",
+        "DATA",
+        "-o",
+        "subtractr",
+        "--replace-run",
+        "--prune-replaced=purge",
         cwd=processed,
     )
     after = butler_cmd("query-collections", "DATA", "--flatten-chains", "subtractr", cwd=processed)
@@ -121,7 +154,9 @@ def test_rerun_replace_and_query_collections(processed: Path, simulated_dir: Pat
 
 
 def test_pipetask_run_parallel(processed: Path, simulated_dir: Path) -> None:
-    pipetask("run", "-j", "2", "-p", PIPELINE, "-b", "DATA", "-i", "rawexpr,darkr", "-o", "parallel", cwd=processed)
+    pipetask(
+        "run", "-j", "2", "-p", PIPELINE, "-b", "DATA", "-i", "rawexpr,darkr", "-o", "parallel", cwd=processed
+    )
     check_outputs(str(processed / "DATA"), "parallel", simulated_dir)
 
 
@@ -137,13 +172,27 @@ def test_simple_pipeline_executor_in_process(tmp_path: Path, simulated_dir: Path
 def test_corrupt_input_fails_only_its_quantum(tmp_path: Path, simulated_dir: Path) -> None:
     repo = ingested_repo(tmp_path, simulated_dir)
     with Butler.from_config(repo) as b:
-        (victim,) = b.query_datasets("rawexp", collections="rawexpr", where="instrument = 'simulator' AND exposure = 1 AND detector = 4")
+        (victim,) = b.query_datasets(
+            "rawexp",
+            collections="rawexpr",
+            where="instrument = 'simulator' AND exposure = 1 AND detector = 4",
+        )
         path = Path(b.getURI(victim).ospath)
     good = path.read_bytes()
     path.write_bytes(good[:5000])
     result = pipetask(
-        "run", "-p", PIPELINE, "-b", "DATA", "--register-dataset-types", "-i", "rawexpr,darkr", "-o", "subtractr",
-        cwd=tmp_path, expect=1,
+        "run",
+        "-p",
+        PIPELINE,
+        "-b",
+        "DATA",
+        "--register-dataset-types",
+        "-i",
+        "rawexpr,darkr",
+        "-o",
+        "subtractr",
+        cwd=tmp_path,
+        expect=1,
     )
     log = result.stdout + result.stderr
     assert str(path) in log  # the message names the unreadable file
@@ -162,8 +211,16 @@ def test_corrupt_input_fails_only_its_quantum(tmp_path: Path, simulated_dir: Pat
     # (--clobber-outputs replaces its log).
     path.write_bytes(good)
     result = pipetask(
-        "run", "-p", PIPELINE, "-b", "DATA", "-o", "subtractr",
-        "--extend-run", "--skip-existing", "--clobber-outputs",
+        "run",
+        "-p",
+        PIPELINE,
+        "-b",
+        "DATA",
+        "-o",
+        "subtractr",
+        "--extend-run",
+        "--skip-existing",
+        "--clobber-outputs",
         cwd=tmp_path,
     )
     assert "Executed 1 quanta successfully, 0 failed" in result.stdout + result.stderr

@@ -61,7 +61,9 @@ def test_healpix_query_finds_overlapping_files(repo: str, simulated_dir: Path) -
         )
         centre = record.region.getCentroid()
         pixel = lsst.sphgeom.HealpixPixelization(8).index(centre)
-    out, _ = butler("query-datasets", repo, "rawexp", "--collections", "rawexpr", "--where", f"healpix8 = {pixel}")
+    out, _ = butler(
+        "query-datasets", repo, "rawexp", "--collections", "rawexpr", "--where", f"healpix8 = {pixel}"
+    )
     lines = out.strip().splitlines()
     columns = lines[0].split()
     rows = [dict(zip(columns, line.split(), strict=True)) for line in lines[2:]]
@@ -82,7 +84,11 @@ def test_darks_are_calibrations_found_by_time(repo: str, simulated_dir: Path) ->
         for exposure in b.query_dimension_records("exposure"):
             for detector in (1, 6):
                 dark = b.find_dataset(
-                    "dark", collections="darkr", timespan=exposure.timespan, instrument="simulator", detector=detector
+                    "dark",
+                    collections="darkr",
+                    timespan=exposure.timespan,
+                    instrument="simulator",
+                    detector=detector,
                 )
                 assert dark is not None
                 # The dark valid at the exposure's time is the one taken with it.
@@ -133,7 +139,15 @@ def test_ingest_is_idempotent(repo: str, simulated_dir: Path) -> None:
     assert f"Ingested 0 rawexp files (0 exposures) into rawexpr; {N_RAWS} already present" in out
     assert len(raw_refs(repo)) == N_RAWS
     for _ in range(2):
-        butler("ingest-simulated", "--regex", "dark_current.fits", "--ingest-type", "dark", repo, str(simulated_dir))
+        butler(
+            "ingest-simulated",
+            "--regex",
+            "dark_current.fits",
+            "--ingest-type",
+            "dark",
+            repo,
+            str(simulated_dir),
+        )
     with Butler.from_config(repo) as b:
         assert len(list(b.registry.queryDatasetAssociations("dark", collections="darkr"))) == N_RAWS
 

@@ -2,7 +2,7 @@
 
 from ._instrument import *
 from .detectors import *
+from .level2_files import *
 from .observation import *
 from .raw_file_check import *
-from .level2_files import *
 from .spherex_instrument import *

@@ -70,7 +70,17 @@ class SubtractTask(PipelineTask):
         inputRefs: InputQuantizedConnection,
         outputRefs: OutputQuantizedConnection,
     ) -> None:
-        # Docstring inherited.
+        """Read the raw and its dark, subtract, and write ``postDark`` naming the dark's dataset.
+
+        Parameters
+        ----------
+        butlerQC : `lsst.pipe.base.QuantumContext`
+            Butler access for this quantum.
+        inputRefs : `lsst.pipe.base.InputQuantizedConnection`
+            References of the raw (``inputImage``) and of the dark found by validity range.
+        outputRefs : `lsst.pipe.base.OutputQuantizedConnection`
+            Reference of the output (``outputImage``).
+        """
         inputs = butlerQC.get(inputRefs)
         outputs = self.run(**inputs, subtractRef=inputRefs.subtractImage)
         butlerQC.put(outputs, outputRefs)

@@ -125,6 +125,43 @@ class ObservationMetadata:
             raise
         except Exception as err:
             raise FileMetadataError(name, f"not a readable FITS file ({err})") from None
+        return cls.from_headers(name, primary, image, exposure=exposure, detector=detector, on_sky=on_sky)
+
+    @classmethod
+    def from_headers(
+        cls,
+        name: str,
+        primary: fits.Header,
+        image: fits.Header,
+        exposure: int | None = None,
+        detector: int | None = None,
+        on_sky: bool = True,
+    ) -> ObservationMetadata:
+        """Build the metadata of one file from headers already read.
+
+        Parameters
+        ----------
+        name : `str`
+            The file, for messages and `path`.
+        primary : `astropy.io.fits.Header`
+            Its PRIMARY header (observation keywords).
+        image : `astropy.io.fits.Header`
+            Its image header (shape and WCS; the PRIMARY header in the original layout).
+        exposure, detector : `int`, optional
+            Ids parsed from the file name, as for `from_file`.
+        on_sky : `bool`, optional
+            Whether the file looks at the sky, as for `from_file`.
+
+        Returns
+        -------
+        metadata : `ObservationMetadata`
+            The file's observation metadata.
+
+        Raises
+        ------
+        FileMetadataError
+            Raised if a required keyword is missing or a value is out of range.
+        """
 
         def get(key: str, kind: type, required: bool = True) -> Any:
             value = primary.get(key, image.get(key))

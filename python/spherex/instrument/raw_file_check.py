@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import numpy as np
+from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
 from ..core import PARSE_ERRORS, FitsLayoutError, SPHERExImageFitsReader
@@ -25,7 +26,7 @@ INTEGER_PLANES = ("FLAGS",)
 _BLOCK_PIXELS = 1 << 18
 
 
-def check_raw_file(path: str | os.PathLike, name: str | None = None) -> None:
+def check_raw_file(path: str | os.PathLike, name: str | None = None) -> tuple[fits.Header, fits.Header]:
     """Check that a local file is a complete SPHEREx image that can be ingested.
 
     Parameters
@@ -34,6 +35,12 @@ def check_raw_file(path: str | os.PathLike, name: str | None = None) -> None:
         Local FITS file.
     name : `str`, optional
         Name of the file in messages (its URI when ``path`` is a local copy); default ``path``.
+
+    Returns
+    -------
+    primary, image : `astropy.io.fits.Header`
+        The PRIMARY header and the image header, as read for the check (so that ingest need not open
+        the file again: `spherex.instrument.ObservationMetadata.from_headers`).
 
     Raises
     ------
@@ -55,10 +62,10 @@ def check_raw_file(path: str | os.PathLike, name: str | None = None) -> None:
     with warnings.catch_warnings():
         # astropy warns (truncation, bad header padding ...) before failing; the error below says it once.
         warnings.simplefilter("ignore", AstropyWarning)
-        _check(path, name)
+        return _check(path, name)
 
 
-def _check(path: str | os.PathLike, name: str) -> None:
+def _check(path: str | os.PathLike, name: str) -> tuple[fits.Header, fits.Header]:
     try:
         reader = SPHERExImageFitsReader(path, memmap=True)
     except FitsLayoutError as err:
@@ -72,6 +79,7 @@ def _check(path: str | os.PathLike, name: str) -> None:
             raise
         except PARSE_ERRORS as err:
             raise FileMetadataError(name, f"damaged file ({type(err).__name__}: {err})") from None
+        return reader.primary_header, reader.image_header
 
 
 def _check_planes(reader: SPHERExImageFitsReader, name: str) -> None:

@@ -458,9 +458,9 @@ def _read_metadata(
                 warnings.simplefilter("ignore", ErfaWarning)
                 # Structure first: a truncated file or a header claiming more pixels than the file holds
                 # fails here, before anything reads its planes.
-                check_raw_file(local.ospath, name=name)
-                obs = ObservationMetadata.from_file(
-                    local, exposure=exposure, detector=detector, on_sky=on_sky
+                primary, image = check_raw_file(local.ospath, name=name)
+                obs = ObservationMetadata.from_headers(
+                    name, primary, image, exposure=exposure, detector=detector, on_sky=on_sky
                 )
             observations.append(dataclasses.replace(obs, path=name))
         except (FileMetadataError, OSError) as err:

@@ -36,7 +36,7 @@ def test_create_from_installed_resources(tmp_path: Path) -> None:
     with Butler.from_config(repo) as butler:
         universe = butler.dimensions
         assert universe.namespace == "spherex"
-        assert universe.version == 1
+        assert universe.version == 2
         assert universe.commonSkyPix.name.startswith("healpix")
         assert {"instrument", "detector", "exposure", "exposure_detector_region"} <= set(
             universe.getStaticElements().names

@@ -1,0 +1,3 @@
+"""Sky geometry for the dimension universe: the HEALPix pixelization its common skypix uses."""
+
+from .healpix_pixelization import *

@@ -546,7 +546,7 @@ def test_not_fits_raises_naming_the_file(tmp_path: Path, content: bytes, message
     assert isinstance(info.value, OSError) and isinstance(info.value, ValueError)
 
 
-def test_truncated_file_raises(tmp_path: Path) -> None:
+def test_truncated_file_raises(tmp_path: Path, recwarn: pytest.WarningsRecorder) -> None:
     path = tmp_path / "image.fits"
     make_image().write(path)
     raw = path.read_bytes()
@@ -556,6 +556,9 @@ def test_truncated_file_raises(tmp_path: Path) -> None:
     path.write_bytes(raw[:4000])  # cut inside the IMAGE header
     with pytest.raises(FitsLayoutError, match=str(path)):
         SPHERExImage.read(path)
+    # The exception says it once: astropy's warnings on the way ("File may have been truncated") are
+    # not shown as well.
+    assert [str(w.message) for w in recwarn] == []
 
 
 def test_missing_image_hdu_raises(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ __all__ = ["PARSE_ERRORS", "check_complete", "open_fits"]
 
 import io
 import os
+import warnings
 from typing import BinaryIO
 
 from astropy.io import fits
@@ -68,19 +69,25 @@ def open_fits(source: str | os.PathLike | BinaryIO, *, memmap: bool = False) -> 
         path = name if isinstance(name, str) else repr(source)
     else:
         target = path = os.fspath(source)  # type: ignore[arg-type]
-    try:
-        hdul = fits.open(target, memmap=memmap, lazy_load_hdus=False)
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        raise
-    except PARSE_ERRORS as err:
-        raise FitsLayoutError(path, f"not a readable FITS file ({err})") from err
-    try:
-        if len(hdul) == 0:
-            raise FitsLayoutError(path, "not a FITS file: no HDU found")
-        check_complete(hdul, target, path)
-    except BaseException:
-        hdul.close()
-        raise
+    # astropy warns about damage (truncation, invalid cards) on its way to failing: the exception says
+    # what is wrong once, so the warnings are kept back and shown only if the file opens after all.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hdul = fits.open(target, memmap=memmap, lazy_load_hdus=False)
+        except (FileNotFoundError, IsADirectoryError, PermissionError):
+            raise
+        except PARSE_ERRORS as err:
+            raise FitsLayoutError(path, f"not a readable FITS file ({err})") from err
+        try:
+            if len(hdul) == 0:
+                raise FitsLayoutError(path, "not a FITS file: no HDU found")
+            check_complete(hdul, target, path)
+        except BaseException:
+            hdul.close()
+            raise
+    for warning in caught:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
     return hdul, path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hpgeom
 import lsst.sphgeom as sphgeom
 import numpy as np
+import pytest
 from astropy.wcs import WCS
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,6 +59,27 @@ def test_envelope_misses_no_pixel_sphgeom_finds_overlapping(region: sphgeom.Conv
     # The pixel of every corner and of the centre is in the envelope.
     for vertex in [*region.getVertices(), region.getCentroid()]:
         assert HealpixPixelization(LEVEL).index(vertex) in ours
+
+
+def test_polygon_with_collinear_corners_falls_back_to_sphgeom() -> None:
+    # The hull of arrays side by side keeps the corners on their shared straight edge (here a meridian,
+    # a great circle); HEALPix's query refuses such a polygon ("degenerate corner").
+    corners = []
+    for dec in (-3.5, 0.0, 3.5):  # three 3.5-deg arrays stacked in declination, at RA 14
+        half_ra = 1.75 / np.cos(np.radians(dec))
+        corners += [(14 - half_ra, dec - 1.75), (14 + half_ra, dec - 1.75)]
+        corners += [(14 + half_ra, dec + 1.75), (14 - half_ra, dec + 1.75)]
+    region = sphgeom.ConvexPolygon.convexHull(
+        [sphgeom.UnitVector3d(sphgeom.LonLat.fromDegrees(*corner)) for corner in corners]
+    )
+    vertices = [sphgeom.LonLat(vertex) for vertex in region.getVertices()]
+    lon = np.array([vertex.getLon().asDegrees() for vertex in vertices])
+    lat = np.array([vertex.getLat().asDegrees() for vertex in vertices])
+    with pytest.raises(RuntimeError, match="degenerate"):
+        hpgeom.query_polygon(2**LEVEL, lon, lat, inclusive=True)
+    assert pixels(HealpixPixelization(LEVEL).envelope(region)) == pixels(
+        sphgeom.HealpixPixelization(LEVEL).envelope(region)
+    )
 
 
 def test_other_regions_use_sphgeoms_envelope() -> None:

@@ -24,7 +24,8 @@ class HealpixPixelization(_SphgeomHealpixPixelization):
     SPHEREx footprint is) is answered here by HEALPix's own inclusive polygon query at the level asked
     for (``hpgeom.query_polygon(..., inclusive=True)``), which returns every pixel that overlaps the
     polygon and a few that merely touch its neighbourhood: a valid envelope, at a fraction of the
-    cost.  Other regions (boxes, circles, ellipses, compound regions) keep sphgeom's method.
+    cost.  Other regions (boxes, circles, ellipses, compound regions), and polygons HEALPix refuses
+    (nearly collinear corners), keep sphgeom's method.
 
     Parameters
     ----------
@@ -52,7 +53,19 @@ class HealpixPixelization(_SphgeomHealpixPixelization):
         vertices = [LonLat(vertex) for vertex in region.getVertices()]
         lon = np.array([vertex.getLon().asDegrees() for vertex in vertices])
         lat = np.array([vertex.getLat().asDegrees() for vertex in vertices])
-        pixels = hpgeom.query_polygon(
-            self.nside, lon, lat, inclusive=True, fact=_OVERLAP_FACTOR, nest=True, lonlat=True, degrees=True
-        )
+        try:
+            pixels = hpgeom.query_polygon(
+                self.nside,
+                lon,
+                lat,
+                inclusive=True,
+                fact=_OVERLAP_FACTOR,
+                nest=True,
+                lonlat=True,
+                degrees=True,
+            )
+        except (RuntimeError, ValueError):
+            # HEALPix refuses polygons with (nearly) collinear corners ("Polygon has degenerate corner"),
+            # e.g. the hull of side-by-side arrays; sphgeom has no such restriction.
+            return super().envelope(region, maxRanges)
         return RangeSet(np.asarray(pixels, dtype=np.uint64))

@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from lsst.daf.butler import Butler
 from lsst.daf.butler.cli.butler import cli as butler_cli
+from lsst.resources import ResourcePath
 
 from spherex.core import LEVEL2_FLAG_BITS, FitsLayoutError, SPHERExImage, SPHERExLevel2Image
 from spherex.instrument import (
@@ -23,6 +24,7 @@ from spherex.instrument import (
     exposure_id_from_obsid,
     level2_filename,
     obsid_from_exposure_id,
+    read_level2_observation,
 )
 from spherex.script import find_spectral_images, ingest_spherex
 from spherex.simulator import simulate
@@ -205,6 +207,10 @@ def test_real_published_headers_are_read(tmp_path: Path) -> None:
     wavelength, _ = image.wavelength_at(0, 0)
     assert wavelength == pytest.approx(5.0)
     assert image.psf_model is None
+    # A published file is real data: its exposure record will say has_simulated = False.
+    observation = read_level2_observation(ResourcePath(path), Level2FileName.parse(path.name))
+    assert observation.obs_id == "2025W20_1C_0272_1" and observation.detector == 6
+    assert observation.simulated is False
 
 
 def test_damaged_level2_tables_are_named(tmp_path: Path) -> None:
@@ -264,6 +270,7 @@ def test_ingest_spherex_records_components_and_idempotency(spherex_repo: str, le
             assert record.timespan.begin.utc.mjd == pytest.approx(header["MJD-BEG"], abs=1e-8)
             assert record.exposure_time == pytest.approx(113.6)
             assert record.group_name == header["OBSID"].rsplit("_", 2)[0]
+            assert record.has_simulated  # spherex-simulate's files say so (SIMSEED)
         ref = next(r for r in refs if r.dataId["detector"] == 4)
         image = b.get(ref)
         assert isinstance(image, SPHERExLevel2Image) and image.spectral_lookup is not None

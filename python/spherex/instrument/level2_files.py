@@ -265,6 +265,7 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
         sky_angle=0.0,
         gaussian_jitter=0.0,
         region=region,
+        simulated="SIMSEED" in header,
     )
 
 

@@ -85,6 +85,8 @@ class ObservationMetadata:
     sky_angle: float
     gaussian_jitter: float
     region: ConvexPolygon | None
+    simulated: bool = False
+    """Whether the file says it is simulated (a ``SIMSEED`` keyword, as ``spherex-simulate`` writes)."""
 
     @classmethod
     def from_file(
@@ -236,6 +238,7 @@ class ObservationMetadata:
             sky_angle=get("ROLL", float, required=False) or 0.0,
             gaussian_jitter=get("JITTER", float, required=False) or 0.0,
             region=region,
+            simulated="SIMSEED" in primary or "SIMSEED" in image,
         )
 
     @staticmethod

@@ -513,8 +513,9 @@ def _ingest_raws(
 ) -> None:
     """Ingest raw exposures; each exposure's records and datasets land together or not at all.
 
-    ``instrument`` defaults to the simulator's; ``has_simulated`` goes into the exposure records
-    (`spherex.script.ingest_spherex` reuses this for real Level-2 files).
+    ``instrument`` defaults to the simulator's; an exposure record's ``has_simulated`` is
+    ``has_simulated``, or true when one of its files says it is simulated (``SIMSEED``)
+    (`spherex.script.ingest_spherex` reuses this for real Level-2 files, with ``has_simulated=False``).
     """
     instrument = instrument or SimulatorInstrument.getName()
     check_run_name(run)
@@ -644,7 +645,7 @@ class _ExposureIngest:
             "tracking_dec": first.tracking_dec,
             "sky_angle": first.sky_angle,
             "gaussian_jitter": first.gaussian_jitter,
-            "has_simulated": has_simulated,
+            "has_simulated": has_simulated or any(obs.simulated for obs in observations),
             "timespan": first.timespan,
             "region": region,
         }

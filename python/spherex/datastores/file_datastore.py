@@ -17,7 +17,9 @@ class SPHERExFileDatastore(FileDatastore):
     universe without ``physical_filter`` that key is read as a dataset type name, which makes
     ``butler config-validate`` fail.  This class only swaps the defaults file for one with the same
     formatters, composites and cache settings but SPHEREx's own templates; its behaviour is
-    `FileDatastore`'s.
+    `FileDatastore`'s.  (daf_butler builds the datastore with ``FileDatastore(...)`` from the merged
+    configuration, so a repository's datastore object is a plain `FileDatastore`: the defaults file is
+    all this class contributes, and no behaviour can be added here.)
     """
 
     defaultConfigFile: ClassVar[str | None] = "resource://spherex/configs/fileDatastore.yaml"

@@ -106,7 +106,8 @@ def plot_sky_map(butler: Butler, path: Path) -> Path:
             dec.mean(),
             f"{record.exposure}/D{record.detector}",
             ha="center",
-            va="center",
+            # Arrays 4-6 lie on 1-3: their labels go under the centre, 1-3's above it.
+            va="bottom" if record.detector <= 3 else "top",
             fontsize=7,
             color=colour,
         )

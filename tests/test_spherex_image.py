@@ -561,6 +561,20 @@ def test_truncated_file_raises(tmp_path: Path, recwarn: pytest.WarningsRecorder)
     assert [str(w.message) for w in recwarn] == []
 
 
+def test_unparsable_bitpix_card_raises_naming_the_file(tmp_path: Path) -> None:
+    # Found by the damage property test: NUL bytes in the primary header's BITPIX card, which astropy
+    # opens but refuses to read a value from (VerifyError "Unparsable card").
+    path = tmp_path / "image.fits"
+    make_image().write(path)
+    raw = bytearray(path.read_bytes())
+    raw[30] = raw[90] = 0
+    path.write_bytes(bytes(raw))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(FitsLayoutError, match=rf"{re.escape(str(path))}: .*BITPIX"):
+            SPHERExImage.read(path)
+
+
 def test_missing_image_hdu_raises(tmp_path: Path) -> None:
     path = tmp_path / "noimage.fits"
     table = fits.BinTableHDU.from_columns([fits.Column(name="A", format="J", array=[1, 2])], name="TABLE")

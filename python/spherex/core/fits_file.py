@@ -123,7 +123,13 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
             target.seek(position)
     last_end = 0
     for index, hdu in enumerate(hdul):
-        bitpix = hdu.header.get("BITPIX") if hasattr(hdu, "header") else None
+        try:
+            bitpix = hdu.header.get("BITPIX") if hasattr(hdu, "header") else None
+        except PARSE_ERRORS as err:
+            # A damaged BITPIX card: astropy refuses to read its value.
+            raise FitsLayoutError(
+                path, f"HDU {index} is corrupt: its BITPIX card cannot be parsed ({err})"
+            ) from err
         if bitpix is not None and (isinstance(bitpix, bool) or bitpix not in _BITPIX_VALUES):
             # astropy would fail later, when the pixels are touched, with a bare KeyError.
             raise FitsLayoutError(

@@ -7,7 +7,7 @@ __all__ = ["SpectralImageHit", "find_spectral_images"]
 from dataclasses import dataclass
 
 from lsst.daf.butler import Butler, DatasetRef
-from lsst.sphgeom import HealpixPixelization, LonLat, UnitVector3d
+from lsst.sphgeom import LonLat, UnitVector3d
 
 from .ingest_spherex import LEVEL2_DATASET_TYPE
 
@@ -57,11 +57,7 @@ def find_spectral_images(
     butler = repo if isinstance(repo, Butler) else Butler.from_config(repo)
     point = UnitVector3d(LonLat.fromDegrees(ra, dec))
     skypix = butler.dimensions.commonSkyPix
-    pixel = (
-        HealpixPixelization(skypix.level).index(point)
-        if skypix.system.name == "healpix"
-        else skypix.pixelization.index(point)
-    )
+    pixel = skypix.pixelization.index(point)
     refs = butler.query_datasets(
         LEVEL2_DATASET_TYPE,
         collections=collections,

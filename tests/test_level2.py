@@ -282,6 +282,15 @@ def test_ingest_spherex_records_components_and_idempotency(spherex_repo: str, le
         assert cut.origin == (3, 10)
 
 
+def test_missing_repository_is_one_line(level2_dir: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "NO_REPO"
+    _, err = butler("ingest-spherex", str(missing), str(level2_dir), expect=1)
+    assert err.strip().splitlines() == [
+        f"Error: {missing}: no such repository; create it with 'butler create'"
+    ]
+    assert not missing.exists()
+
+
 def test_bad_file_fails_its_exposure_only(spherex_repo: str, level2_dir: Path, tmp_path: Path) -> None:
     files = shutil.copytree(level2_dir, tmp_path / "files")
     bad = sorted(files.glob("level2_*_0000_2D3_*.fits"))[0]

@@ -15,7 +15,6 @@ __all__ = [
 ]
 
 import contextlib
-import dataclasses
 import filecmp
 import logging
 import os
@@ -462,7 +461,7 @@ def _read_metadata(
                 obs = ObservationMetadata.from_headers(
                     name, primary, image, exposure=exposure, detector=detector, on_sky=on_sky
                 )
-            observations.append(dataclasses.replace(obs, path=name))
+            observations.append(obs)
         except (FileMetadataError, OSError) as err:
             problem = err.problem if isinstance(err, FileMetadataError) else f"cannot read the file ({err})"
             report.failed.append(FailedFile(name, problem))

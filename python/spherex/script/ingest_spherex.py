@@ -34,6 +34,8 @@ from .ingest_simulated import (
     _drop_failed_exposures,
     _find_files,
     _ingest_raws,
+    repository_errors,
+    writeable_butler,
 )
 
 LEVEL2_DATASET_TYPE = "spectralImage"
@@ -91,7 +93,13 @@ def ingest_spherex(
     Raises
     ------
     ValueError
-        Raised if ``regex`` is invalid.
+        Raised if ``regex`` or ``run`` is invalid.
+    FileNotFoundError
+        Raised if there is no repository at ``repo``.
+    PermissionError
+        Raised if the repository (or the Butler given) is read-only.
+    OSError
+        Raised if the registry database cannot be written for another reason (e.g. locked).
 
     Notes
     -----
@@ -104,13 +112,14 @@ def ingest_spherex(
         pattern = re.compile(regex)
     except re.error as err:
         raise ValueError(f"Invalid --regex {regex!r}: {err}") from None
-    butler = repo if isinstance(repo, Butler) else Butler.from_config(repo, writeable=True)
-    instrument = SPHERExInstrument()
-    instrument.register(butler.registry)
-    dataset_type = DatasetType(
-        LEVEL2_DATASET_TYPE, RAW_DIMENSIONS, LEVEL2_STORAGE_CLASS, universe=butler.dimensions
-    )
-    butler.registry.registerDatasetType(dataset_type)
+    with repository_errors(repo):
+        butler = writeable_butler(repo)
+        instrument = SPHERExInstrument()
+        instrument.register(butler.registry)
+        dataset_type = DatasetType(
+            LEVEL2_DATASET_TYPE, RAW_DIMENSIONS, LEVEL2_STORAGE_CLASS, universe=butler.dimensions
+        )
+        butler.registry.registerDatasetType(dataset_type)
     progress = Progress(__name__)
     formatter = instrument.getRawFormatter({})
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = ["ingest_simulated", "ingest_spherex"]
 
 import logging
+from collections.abc import Callable
+from typing import Any
 
 import click
 from lsst.daf.butler.cli.opt import locations_argument, regex_option, repo_argument, transfer_option
@@ -19,6 +21,23 @@ def _enable_progress_logging() -> None:
     logger = logging.getLogger("spherex")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.INFO)
+
+
+def _report(ingest: Callable[..., script.IngestReport], *args: Any, **kwargs: Any) -> None:
+    """Run an ingest function; print each failed file, then the summary; exit 1 if any file failed.
+
+    Errors that stop the whole ingest (bad option, missing or read-only repository) become one line.
+    """
+    _enable_progress_logging()
+    try:
+        report = ingest(*args, **kwargs)
+    except (ValueError, OSError) as err:
+        raise click.ClickException(str(err)) from None
+    for failure in report.failed:
+        click.echo(f"error: {failure}", err=True)
+    click.echo(report.summary())
+    if not report.ok:
+        raise click.exceptions.Exit(1)
 
 
 @click.command(cls=ButlerCommand, short_help="Ingest simulated SPHEREx raws or darks.")
@@ -50,18 +69,15 @@ def ingest_simulated(
     Each exposure's files land together or not at all; bad files are named with the reason, and the
     command exits non-zero if any failed.  Files already ingested are skipped.
     """
-    _enable_progress_logging()
-    try:
-        report = script.ingest_simulated(
-            repo, locations, regex=regex, ingest_type=ingest_type, run=run, transfer=transfer
-        )
-    except (ValueError, OSError) as err:
-        raise click.ClickException(str(err)) from None
-    for failure in report.failed:
-        click.echo(f"error: {failure}", err=True)
-    click.echo(report.summary())
-    if not report.ok:
-        raise click.exceptions.Exit(1)
+    _report(
+        script.ingest_simulated,
+        repo,
+        locations,
+        regex=regex,
+        ingest_type=ingest_type,
+        run=run,
+        transfer=transfer,
+    )
 
 
 @click.command(cls=ButlerCommand, short_help="Ingest SPHEREx Level-2 spectral images from IRSA.")
@@ -85,13 +101,4 @@ def ingest_spherex(repo: str, locations: tuple[str, ...], regex: str, run: str |
     named with the reason, and the command exits non-zero if any failed.  Files already ingested are
     skipped.
     """
-    _enable_progress_logging()
-    try:
-        report = script.ingest_spherex(repo, locations, regex=regex, run=run, transfer=transfer)
-    except (ValueError, OSError) as err:
-        raise click.ClickException(str(err)) from None
-    for failure in report.failed:
-        click.echo(f"error: {failure}", err=True)
-    click.echo(report.summary())
-    if not report.ok:
-        raise click.exceptions.Exit(1)
+    _report(script.ingest_spherex, repo, locations, regex=regex, run=run, transfer=transfer)

@@ -8,12 +8,19 @@ Every figure is the median of ``--repeat`` runs, and every ratio uses a baseline
 run, alternating with the measured operation.  Reads are timed with the file in the page cache (warm)
 and evicted from it (cold).
 
-Targets (issue 3):
+Targets (issues 3 and 15):
 
 * ``put`` / ``get`` of a whole image through the Butler within 1.2x of astropy writing / reading the
-  same HDUs (``HDUList.writeto``; ``fits.open`` and reading every plane into memory);
+  same HDUs (``HDUList.writeto``; ``fits.open`` and reading every plane into memory, and the WCS);
 * reading the ``variance`` component below 0.5x of a full ``get``;
-* a ``--cutout`` square read with the ``slices`` parameter below 0.1x of a full ``get``.
+* a ``--cutout`` square read with the ``slices`` parameter at most 0.2x of a full ``get`` warm, 0.25x
+  cold.
+
+Gets use a `~lsst.daf.butler.DatasetRef` found with its datastore records, as a pipeline's quantum
+holds them; the cost of a get by data ID (the registry look-ups a ref with records saves) is printed
+separately, measured on a 4x4 image.  The reader caches each file's header scan and parsed WCS (keyed
+by path, inode, size and times); the ``first`` rows clear that cache and evict the file before every
+read, so they show a file read for the first time.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from astropy.wcs.wcs import WCSHDO_SIP
 from lsst.daf.butler import Butler, DatasetType
 from lsst.daf.butler.script import createRepo
 
-from spherex.core import LEVEL2_FLAG_BITS, SPHERExImage
+from spherex.core import LEVEL2_FLAG_BITS, SPHERExImage, clear_layout_cache
 from spherex.instrument import SimulatorInstrument
 
 SEED_CONFIG = "resource://spherex/configs/butler.yaml"
@@ -182,8 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(("put", "-", "astropy HDUList.writeto", base, measured, 1.2))
 
             plain_hdulist(image).writeto(plain_path)
-            ref = butler.find_dataset("rawexp", data_id(1), collections=RUN)
-            assert ref is not None
+            # With its datastore records, as a quantum's refs are: the get then asks the registry nothing.
+            ref = butler.find_dataset("rawexp", data_id(1), collections=RUN, datastore_records=True)
+            assert ref is not None and ref._datastore_records
             stored = Path(butler.getURI(ref).ospath)
             # Like is compared with like: astropy alone wrote the very bytes the formatter wrote.
             if stored.read_bytes() != plain_path.read_bytes():
@@ -203,30 +211,39 @@ def main(argv: list[str] | None = None) -> int:
             def get_cutout() -> None:
                 butler.get(ref, parameters={"slices": slices})
 
-            for cache, prepare in (("warm", lambda: None), ("cold", lambda: evict(stored))):
+            def first_read() -> None:
+                clear_layout_cache()
+                evict(stored)
+
+            cutout_name = f"get slices {args.cutout}x{args.cutout}"
+            for cache, prepare in (
+                ("warm", lambda: None),
+                ("cold", lambda: evict(stored)),
+                ("first", first_read),
+            ):
                 base, full = interleaved(lambda: plain_read(stored), butler_get, args.repeat, prepare)
                 rows.append(("get", cache, "astropy open+data+WCS", base, full, 1.2))
+                if cache == "first":
+                    full_again, cutout = interleaved(butler_get, get_cutout, args.repeat, prepare)
+                    rows.append((cutout_name, cache, "full butler.get", full_again, cutout, 0.25))
+                    continue
                 full_again, component = interleaved(butler_get, get_variance, args.repeat, prepare)
                 rows.append(("get rawexp.variance", cache, "full butler.get", full_again, component, 0.5))
                 full_again, cutout = interleaved(butler_get, get_cutout, args.repeat, prepare)
-                rows.append(
-                    (
-                        f"get slices {args.cutout}x{args.cutout}",
-                        cache,
-                        "full butler.get",
-                        full_again,
-                        cutout,
-                        0.1,
-                    )
-                )
+                target = 0.2 if cache == "warm" else 0.25
+                rows.append((cutout_name, cache, "full butler.get", full_again, cutout, target))
 
-            # The Butler's own cost per call (registry and datastore look-ups), for reading the ratios.
+            # The Butler's own cost per call, and what a get by data ID adds (registry look-ups).
             tiny = SPHERExImage(np.zeros((4, 4), dtype=np.float32))
             tiny_put = statistics.median(
                 _timed(lambda: butler.put(tiny, "rawexp", data_id(next(puts)))) for _ in range(args.repeat)
             )
-            tiny_ref = butler.put(tiny, "rawexp", data_id(next(puts)))
-            tiny_get = statistics.median(_timed(lambda: butler.get(tiny_ref)) for _ in range(args.repeat))
+            tiny_id = data_id(next(puts))
+            butler.put(tiny, "rawexp", tiny_id)
+            tiny_ref = butler.find_dataset("rawexp", tiny_id, collections=RUN, datastore_records=True)
+            by_ref, by_id = interleaved(
+                lambda: butler.get(tiny_ref), lambda: butler.get("rawexp", tiny_id), args.repeat
+            )
 
     print(
         f"SPHERExImage {args.size}x{args.size} (float32 image + variance, int32 flags, {size_mib:.1f} MiB); "
@@ -239,13 +256,21 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for name, cache, baseline_name, base, value, target in rows:
         ratio = value / base
-        ok = ratio < target
+        ok = ratio <= target
         failed |= not ok
         print(
             f"{name:<22} {cache:<5} {baseline_name:<26} {base * 1e3:8.1f} {value * 1e3:8.1f} {ratio:6.2f} "
-            f"{'<' + str(target):>7}  {'ok' if ok else 'MISSED'}"
+            f"{'<=' + str(target):>7}  {'ok' if ok else 'MISSED'}"
         )
-    print(f"Butler cost per call on a 4x4 image: put {tiny_put * 1e3:.1f} ms, get {tiny_get * 1e3:.1f} ms")
+    print(
+        f"Butler cost per call on a 4x4 image: put {tiny_put * 1e3:.1f} ms, get by ref with datastore "
+        f"records {by_ref * 1e3:.1f} ms, get by data ID {by_id * 1e3:.1f} ms "
+        f"(+{(by_id - by_ref) * 1e3:.1f} ms)"
+    )
+    print(
+        "'warm': file in the page cache; 'cold': evicted before each read; 'first': evicted and the "
+        "reader's per-file header cache cleared"
+    )
     return 1 if failed else 0
 
 

@@ -389,7 +389,58 @@ def test_reads_level2_layout_ignoring_extra_hdus(tmp_path: Path) -> None:
 
 
 def test_reads_original_2020_layout(tmp_path: Path) -> None:
-    """The proof of concept wrote CCDData's layout: image in the primary HDU, VARIANCE with UTYPE."""
+    """What the 2020 writer wrote: header-only PRIMARY, unnamed image, FLAGS (int32, BLANK), MASK, VARIANCE.
+
+    Built as that writer built it (Caltech-IPAC/spherex_butler_poc, 2020, core/spherex_image.py):
+    ``CCDData.to_hdu``, an empty primary HDU inserted in front (astropy turns the image's primary HDU into
+    an unnamed extension), the FLAGS HDU inserted as HDU 2.  The BLANK card is the one the original's
+    tests/data/small.fits had.
+    """
+    shape = (10, 12)
+    rng = np.random.default_rng(4)
+    ccd = CCDData(
+        rng.normal(size=shape).astype(np.float32),
+        unit="electron/s",
+        uncertainty=VarianceUncertainty(rng.uniform(size=shape).astype(np.float32)),
+        mask=rng.random(shape) < 0.1,
+        wcs=make_wcs(shape),
+        meta={"OBSID": "sim-1"},
+    )
+    hdul = ccd.to_hdu(hdu_uncertainty="VARIANCE", hdu_mask="MASK", key_uncertainty_type="UTYPE")
+    hdul.insert(0, fits.PrimaryHDU())
+    flags = rng.integers(0, 2**20, size=shape).astype(np.int32)
+    flags[3, 4] = -1
+    flags_header = fits.Header(
+        [("EXTTYPE", "MASK"), ("MP_HOT", 3), ("HIERARCH MP_COSMICRAY", 1), ("BLANK", -1)]
+    )
+    hdul.insert(2, fits.ImageHDU(flags, flags_header, name="FLAGS"))
+    path = tmp_path / "original.fits"
+    hdul.writeto(path)
+    with fits.open(path) as written:
+        # CCDData.to_hdu puts MASK before the uncertainty.
+        assert [hdu.name for hdu in written] == ["PRIMARY", "", "FLAGS", "MASK", "VARIANCE"]
+        assert written[0].header["NAXIS"] == 0 and written[1].header["BUNIT"] == "electron / s"
+        assert np.isnan(written["FLAGS"].data[3, 4])  # astropy's reading of an integer BLANK pixel
+    image = SPHERExImage.read(path)
+    assert_bit_exact(image.data, ccd.data)
+    assert image.unit == u.electron / u.s
+    assert isinstance(image.uncertainty, VarianceUncertainty)
+    assert_bit_exact(image.uncertainty.array, ccd.uncertainty.array)
+    np.testing.assert_array_equal(image.mask, ccd.mask)
+    assert image.flags.dtype == np.dtype(">i4") or image.flags.dtype == np.dtype("int32")
+    np.testing.assert_array_equal(image.flags, flags)
+    assert image.flag_defs == {"HOT": 3, "COSMICRAY": 1}
+    y, x = np.mgrid[0:10, 0:12]
+    for a, b in zip(image.wcs.pixel_to_world_values(x, y), ccd.wcs.pixel_to_world_values(x, y), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    assert image.meta["OBSID"] == "sim-1"
+
+
+def test_reads_ccddata_layout_with_flags(tmp_path: Path) -> None:
+    """CCDData's layout (image in the primary HDU, VARIANCE with UTYPE), FLAGS appended.
+
+    What the 2020 proof of concept's first writer produced (before it moved the image to an extension).
+    """
     shape = (10, 12)
     rng = np.random.default_rng(4)
     ccd = CCDData(

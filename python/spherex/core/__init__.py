@@ -2,6 +2,8 @@
 
 from .errors import FitsLayoutError, SPHERExImageError
 from .fits_file import PARSE_ERRORS, check_complete, open_fits
+from .fits_layout import FitsHdu, FitsLayout, clear_layout_cache
+from .fits_read_options import AUTO, FitsReadOptions
 from .fits_write_options import COMPRESSION_TYPES, FitsWriteOptions
 from .flags import (
     FLAG_KEYWORD_PREFIX,
@@ -26,6 +28,11 @@ from .spherex_image_fits import (
 )
 
 __all__ = [
+    "AUTO",
+    "FitsHdu",
+    "FitsLayout",
+    "FitsReadOptions",
+    "clear_layout_cache",
     "PARSE_ERRORS",
     "COMPRESSION_TYPES",
     "FitsWriteOptions",

@@ -7,7 +7,7 @@ __all__ = ["PARSE_ERRORS", "check_complete", "open_fits"]
 import io
 import os
 import warnings
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from astropy.io import fits
 
@@ -36,7 +36,9 @@ _BITPIX_VALUES = (8, 16, 32, 64, -32, -64)
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04")
 
 
-def open_fits(source: str | os.PathLike | BinaryIO, *, memmap: bool = False) -> tuple[fits.HDUList, str]:
+def open_fits(
+    source: str | os.PathLike | BinaryIO, *, memmap: bool = False, **open_kwargs: Any
+) -> tuple[fits.HDUList, str]:
     """Open a FITS file and check that every HDU is present in full.
 
     Parameters
@@ -46,6 +48,8 @@ def open_fits(source: str | os.PathLike | BinaryIO, *, memmap: bool = False) -> 
         it can be memory-mapped.
     memmap : `bool`, optional
         Memory-map the file (pixel data are read only when touched).
+    **open_kwargs
+        Further keyword arguments of `astropy.io.fits.open` (``memmap`` among them wins).
 
     Returns
     -------
@@ -74,7 +78,7 @@ def open_fits(source: str | os.PathLike | BinaryIO, *, memmap: bool = False) -> 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            hdul = fits.open(target, memmap=memmap, lazy_load_hdus=False)
+            hdul = fits.open(target, **{"memmap": memmap, "lazy_load_hdus": False, **open_kwargs})
         except (FileNotFoundError, IsADirectoryError, PermissionError):
             raise
         except PARSE_ERRORS as err:

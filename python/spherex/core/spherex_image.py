@@ -9,12 +9,15 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO, ClassVar
 
 import numpy as np
-from astropy.io import fits, registry
+from astropy.io import fits
 from astropy.nddata import CCDData
 
 from .errors import FitsLayoutError, SPHERExImageError
+from .fits_header import DEFAULT_UNIT
+from .fits_read_options import FitsReadOptions
 from .flags import validate_flag_defs
-from .spherex_image_fits import DEFAULT_UNIT, SPHERExImageFitsReader, SPHERExImageFitsWriter
+from .spherex_image_fits_reader import SPHERExImageFitsReader
+from .spherex_image_fits_writer import SPHERExImageFitsWriter
 
 
 class SPHERExImage(CCDData):
@@ -199,7 +202,14 @@ class SPHERExImage(CCDData):
         return merged
 
     @classmethod
-    def from_fits(cls, path: str | os.PathLike | BinaryIO, slices: Any = None) -> SPHERExImage:
+    def from_fits(
+        cls,
+        path: str | os.PathLike | BinaryIO,
+        slices: Any = None,
+        *,
+        options: FitsReadOptions | None = None,
+        open_kwargs: Mapping[str, Any] | None = None,
+    ) -> SPHERExImage:
         """Read an image, or a cutout of it, from a FITS file.
 
         Parameters
@@ -207,8 +217,12 @@ class SPHERExImage(CCDData):
         path : `str` or `os.PathLike`
             File in the SPHEREx layout, a SPHEREx Level-2 file, or the original's / CCDData's layout.
         slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order; only the pixels needed are read from uncompressed files
-            (memory map) and only the tiles needed from compressed ones.
+            Cutout in numpy (row, column) order; only the rows needed are read from uncompressed files
+            and only the tiles needed from compressed ones.
+        options : `FitsReadOptions`, optional
+            Which HDU holds which plane, and a unit overriding ``BUNIT``.
+        open_kwargs : `~collections.abc.Mapping`, optional
+            Keyword arguments for `astropy.io.fits.open`.
 
         Returns
         -------
@@ -223,7 +237,9 @@ class SPHERExImage(CCDData):
         FitsLayoutError
             Raised if the file is not a readable SPHEREx image.
         """
-        with cls.fits_reader_class(path, memmap=slices is not None) as reader:
+        with cls.fits_reader_class(
+            path, memmap=slices is not None, options=options, open_kwargs=open_kwargs
+        ) as reader:
             return cls.from_parts(reader.read_parts(slices), reader.path)
 
     @classmethod
@@ -276,82 +292,5 @@ def _as_int32_flags(flags: Any) -> np.ndarray | None:
     return array.astype(np.int32)
 
 
-def spherex_image_reader(
-    filename: str | os.PathLike | BinaryIO, slices: Any = None, **kwargs: Any
-) -> SPHERExImage:
-    """Read a `SPHERExImage` from FITS; the ``fits`` reader of astropy's I/O registry.
-
-    Parameters
-    ----------
-    filename : `str` or `os.PathLike` or file-like
-        File to read (astropy's registry passes an open file).
-    slices : `tuple` [`slice`, ...], optional
-        Cutout in numpy (row, column) order.
-    **kwargs
-        Not supported; present so astropy's registry can report unknown arguments clearly.
-
-    Returns
-    -------
-    image : `SPHERExImage`
-        The image.
-
-    Raises
-    ------
-    TypeError
-        Raised for unknown keyword arguments.
-    FitsLayoutError
-        Raised if the file is not a readable SPHEREx image.
-    """
-    if kwargs:
-        raise TypeError(f"SPHERExImage.read got unexpected arguments {sorted(kwargs)}")
-    return SPHERExImage.from_fits(filename, slices=slices)
-
-
-def spherex_image_writer(
-    image: SPHERExImage,
-    filename: str | os.PathLike,
-    overwrite: bool = False,
-    compression: str | None = None,
-    quantize_level: float | None = None,
-    checksum: bool = False,
-) -> None:
-    """Write a `SPHERExImage` to FITS; the ``fits`` writer of astropy's I/O registry.
-
-    Parameters
-    ----------
-    image : `SPHERExImage`
-        Image to write.
-    filename : `str` or `os.PathLike`
-        Output file.
-    overwrite : `bool`, optional
-        Replace an existing file.
-    compression : `str`, optional
-        Tile-compression algorithm for every plane (e.g. ``RICE_1``, ``GZIP_2``).
-    quantize_level : `float`, optional
-        Quantization of floating point planes when compressing.
-    checksum : `bool`, optional
-        Write ``CHECKSUM`` and ``DATASUM`` keywords.
-
-    Raises
-    ------
-    FileExistsError
-        Raised if the file exists and ``overwrite`` is `False`.
-    SPHERExImageError
-        Raised if the image cannot be represented in FITS.
-    """
-    image.fits_writer_class(compression, quantize_level, checksum).write(image, filename, overwrite=overwrite)
-
-
-def _always_fits(origin: str, path: Any, fileobj: Any, *args: Any, **kwargs: Any) -> bool:
-    """Identify every file as FITS, the only format of SPHERExImage.
-
-    Files that are not FITS then fail in the reader with a `FitsLayoutError` naming them, rather than
-    with astropy's "format could not be identified".
-    """
-    return True
-
-
-with registry.delay_doc_updates(SPHERExImage):
-    registry.register_reader("fits", SPHERExImage, spherex_image_reader)
-    registry.register_writer("fits", SPHERExImage, spherex_image_writer)
-    registry.register_identifier("fits", SPHERExImage, _always_fits)
+# The 2020 proof of concept defined the astropy I/O functions here; they live in their own module.
+from .spherex_image_io import spherex_image_reader, spherex_image_writer  # noqa: E402

@@ -1,0 +1,118 @@
+"""Reading the pixels of plain (uncompressed, unscaled) FITS image planes straight from the file."""
+
+from __future__ import annotations
+
+__all__ = ["normalize_slices", "read_raw_pixels"]
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import FitsLayoutError, SPHERExImageError
+from .fits_layout import FitsHdu
+
+
+def normalize_slices(slices: Any, shape: tuple[int, ...], path: str) -> tuple[slice, ...]:
+    """Turn a ``slices`` read parameter into one non-empty, forward slice per axis.
+
+    Parameters
+    ----------
+    slices : `tuple` [`slice`, ...] or `slice`
+        Cutout in numpy (row, column) order.
+    shape : `tuple` [`int`, ...]
+        Shape of the plane.
+    path : `str`
+        File name, for messages.
+
+    Returns
+    -------
+    slices : `tuple` [`slice`, ...]
+        One slice per axis with explicit start, stop and step.
+
+    Raises
+    ------
+    SPHERExImageError
+        Raised if ``slices`` is not a tuple of slices, has too many axes, selects no pixels or has a
+        step below 1.
+    """
+    if isinstance(slices, slice):
+        slices = (slices,)
+    if not isinstance(slices, Sequence) or not all(isinstance(s, slice) for s in slices):
+        raise SPHERExImageError(
+            f"{path}: the 'slices' parameter must be a tuple of Python slices in numpy (row, column) order, "
+            f"not {slices!r}"
+        )
+    if len(slices) > len(shape):
+        raise SPHERExImageError(f"{path}: {len(slices)} slices given for an image of shape {shape}")
+    full = tuple(slices) + (slice(None),) * (len(shape) - len(slices))
+    result = []
+    for axis, (item, n) in enumerate(zip(full, shape, strict=True)):
+        if item.step is not None and item.step < 1:
+            raise SPHERExImageError(f"{path}: slice {item} on axis {axis} must have a positive step")
+        start, stop, step = item.indices(n)
+        if stop <= start:
+            raise SPHERExImageError(
+                f"{path}: slice {item} on axis {axis} selects no pixels of an image of shape {shape}"
+            )
+        result.append(slice(start, stop, step))
+    return tuple(result)
+
+
+def read_raw_pixels(fd: int, hdu: FitsHdu, slices: tuple[slice, ...] | None, path: str) -> np.ndarray:
+    """Read a plane, or the rows of a cutout, with one positioned read into the returned array.
+
+    A whole plane is read in one ``preadv`` into a new array (no copy, no memory map).  A cutout reads
+    the contiguous rows it spans, ``rows x row length`` bytes, and nothing else: faulting it in through a
+    memory map lets the kernel's read-ahead pull in much more of the file.
+
+    Parameters
+    ----------
+    fd : `int`
+        File descriptor open for reading.
+    hdu : `FitsHdu`
+        The plane; `FitsHdu.raw_readable` must be true.
+    slices : `tuple` [`slice`, ...] or `None`
+        Normalized cutout (see `normalize_slices`), or `None` for the whole plane.
+    path : `str`
+        File name, for messages.
+
+    Returns
+    -------
+    pixels : `numpy.ndarray`
+        The pixels in the file's (big-endian) byte order.
+
+    Raises
+    ------
+    FitsLayoutError
+        Raised if the file ends inside the plane (it shrank after it was opened).
+    """
+    dtype, shape = hdu.dtype, hdu.shape
+    if slices is None:
+        pixels = np.empty(shape, dtype)
+        _read_into(fd, pixels, hdu.data_offset, path, hdu)
+        return pixels
+    if len(shape) != 2:
+        return read_raw_pixels(fd, hdu, None, path)[slices].copy()
+    rows, columns = slices
+    width = shape[1]
+    offset = hdu.data_offset + rows.start * width * dtype.itemsize
+    block = np.empty((rows.stop - rows.start, width), dtype)
+    if hasattr(os, "posix_fadvise"):
+        # The rows are all that is wanted: no read-ahead beyond them from a cold cache.
+        os.posix_fadvise(fd, offset, block.nbytes, os.POSIX_FADV_RANDOM)
+    _read_into(fd, block, offset, path, hdu)
+    return np.ascontiguousarray(block[:: rows.step, columns])
+
+
+def _read_into(fd: int, array: np.ndarray, offset: int, path: str, hdu: FitsHdu) -> None:
+    view = memoryview(array).cast("B")
+    done = 0
+    while done < len(view):
+        count = os.preadv(fd, [view[done:]], offset + done)
+        if count == 0:
+            raise FitsLayoutError(
+                path, f"HDU {hdu.index} ({hdu.name or 'unnamed'}) ends inside its data (truncated file)"
+            )
+        done += count

@@ -22,6 +22,7 @@ from spherex.script import ingest_simulated
 # Linux capabilities that let root ignore file permissions.
 _CAP_DAC_OVERRIDE = 1
 _CAP_DAC_READ_SEARCH = 2
+_CAP_FOWNER = 3
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
@@ -37,18 +38,21 @@ class _CapData(ctypes.Structure):
     ]
 
 
-def _drop_permission_override() -> None:
+def _drop_permission_override(also_fowner: bool = False) -> None:
     """Make this (root) process obey file permissions: drop CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH.
 
     The process stays uid 0, so the interpreter and the venv remain readable; only files whose mode
-    denies their owner (root) a write become unwritable, as they are for any user.
+    denies their owner (root) a write become unwritable, as they are for any user.  With
+    ``also_fowner`` CAP_FOWNER goes too, so that ``fs.protected_hardlinks`` refuses to hard-link files
+    owned by another user, as it does for an ordinary user.
     """
     libc = ctypes.CDLL(None, use_errno=True)
     header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (_CapData * 2)()
     if libc.capget(ctypes.byref(header), data) != 0:
         raise OSError(ctypes.get_errno(), "capget failed")
-    mask = ~((1 << _CAP_DAC_OVERRIDE) | (1 << _CAP_DAC_READ_SEARCH)) & 0xFFFFFFFF
+    dropped = (1 << _CAP_DAC_OVERRIDE) | (1 << _CAP_DAC_READ_SEARCH) | ((1 << _CAP_FOWNER) * also_fowner)
+    mask = ~dropped & 0xFFFFFFFF
     data[0].effective &= mask
     data[0].permitted &= mask
     if libc.capset(ctypes.byref(header), data) != 0:
@@ -71,20 +75,20 @@ def _invoke(args: list[str]) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, err
 
 
-def _child(args: list[str], queue: multiprocessing.Queue) -> None:
+def _child(args: list[str], queue: multiprocessing.Queue, also_fowner: bool = False) -> None:
     try:
         if os.geteuid() == 0:
-            _drop_permission_override()
+            _drop_permission_override(also_fowner)
         queue.put(_invoke(args))
     except BaseException:
         queue.put((-1, "", traceback.format_exc()))
 
 
-def butler_as_ordinary_user(*args: str) -> tuple[int, str, str]:
+def butler_as_ordinary_user(*args: str, also_fowner: bool = False) -> tuple[int, str, str]:
     """Run a ``butler`` command in a forked process that obeys file permissions even as root."""
     context = multiprocessing.get_context("fork")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(list(args), queue))
+    process = context.Process(target=_child, args=(list(args), queue, also_fowner))
     process.start()
     code, out, err = queue.get(timeout=300)
     process.join(timeout=60)
@@ -177,3 +181,58 @@ def test_unwritable_datastore_directory_fails_each_exposure_clearly(repo: str, s
         assert not b.query_dimension_records("exposure", explain=False)
     assert not any(p.is_file() for p in run_dir.rglob("*"))
     shutil.rmtree(run_dir)
+
+
+@needs_linux
+@fork_ok
+def test_unreadable_subdirectory_is_named_and_fails_the_run(repo: str, simulated_copy: Path) -> None:
+    hidden = simulated_copy / "night2"
+    hidden.mkdir()
+    for path in simulated_copy.glob("sim_exposure_000002_array_?.fits"):
+        path.rename(hidden / path.name)
+    hidden.chmod(0)
+    try:
+        code, out, err = butler_as_ordinary_user("ingest-simulated", repo, str(simulated_copy))
+    finally:
+        hidden.chmod(0o755)
+    assert code == 1
+    assert "Traceback" not in out + err
+    assert error_lines(err) == [
+        f"error: {hidden}: cannot read this directory (Permission denied); its files were not ingested"
+    ]
+    assert "Ingested 12 rawexp files (2 exposures) into rawexpr; 1 failed." in out
+
+
+@needs_linux
+@fork_ok
+@pytest.mark.skipif(
+    Path("/proc/sys/fs/protected_hardlinks").read_text().strip() != "1"
+    if Path("/proc/sys/fs/protected_hardlinks").exists()
+    else True,
+    reason="needs fs.protected_hardlinks = 1",
+)
+def test_move_of_files_that_cannot_be_hard_linked_copies_then_removes(
+    repo: str, simulated_dir: Path, simulated_copy: Path
+) -> None:
+    # Files of another user, readable but not writable: the user may move them (the directory is
+    # theirs) but fs.protected_hardlinks refuses a hard link with EPERM.
+    sources = sorted(simulated_copy.glob("sim_exposure_*_array_?.fits"))
+    for path in sources:
+        os.chown(path, 4242, 4242)
+        path.chmod(0o644)
+    code, out, err = butler_as_ordinary_user(
+        "ingest-simulated", "--transfer", "move", repo, str(simulated_copy), also_fowner=True
+    )
+    assert code == 0, out + err
+    assert "Ingested 18 rawexp files (3 exposures) into rawexpr; 0 failed." in out
+    assert not any(path.exists() for path in sources)  # removed after commit
+    with Butler.from_config(repo) as b:
+        refs = b.query_datasets("rawexp", collections="rawexpr", explain=False)
+        for ref in refs:
+            stored = Path(b.getURI(ref).ospath)
+            original = (
+                simulated_dir
+                / f"sim_exposure_{ref.dataId['exposure']:06d}_array_{ref.dataId['detector']}.fits"
+            )
+            assert stored.read_bytes() == original.read_bytes()
+            assert stored.stat().st_nlink == 1  # a copy, not a link

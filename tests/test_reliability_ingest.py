@@ -385,23 +385,26 @@ def test_four_concurrent_ingests_of_the_same_files(tmp_path: Path, simulated_dir
 def test_losing_a_race_is_not_a_failure(repo: str, simulated_dir: Path) -> None:
     """The losing side of two ingests of the same files: it found nothing, another process committed the
     same datasets before its own write.  Its write conflicts, and the exposure counts as present."""
-    import importlib
-
     from spherex.instrument import ObservationMetadata, SimulatorInstrument
+    from spherex.script.ingest_records import ExposureIngest, hull, landed_meanwhile, write_exposures
+    from spherex.script.ingest_sources import CheckedSources, local_file_uri
+    from spherex.script.ingest_transfer import SourceTransfer
 
-    # The module, not the function of the same name that spherex.script exports.
-    module = importlib.import_module("spherex.script.ingest_simulated")
     assert ingest_simulated(repo, [str(simulated_dir)]).ok  # the winner
     with Butler.from_config(repo, writeable=True) as b:
         paths = sorted(simulated_dir.glob("sim_exposure_000001_array_?.fits"))
         observations = [ObservationMetadata.from_file(path) for path in paths]
+        sources = CheckedSources()
+        for path, obs in zip(paths, observations, strict=True):
+            sources.add(local_file_uri(path), obs.path, None)
         dataset_type = b.get_dataset_type("rawexp")
-        region = module._hull([o.region for o in observations])
+        region = hull([o.region for o in observations])
         formatter = SimulatorInstrument().getRawFormatter({})
-        make = module._ExposureIngest.make
-        item = make("simulator", 1, observations, region, dataset_type, "rawexpr", formatter)
+        item = ExposureIngest.make(
+            "simulator", 1, observations, region, dataset_type, "rawexpr", formatter, sources
+        )
         with pytest.raises(Exception, match="rawexpr"):
-            module._write_exposures(b, [item], module._Transfer("copy", False))
-        landed = module._landed_meanwhile(b, dataset_type, "rawexpr", item)
+            write_exposures(b, [item], SourceTransfer("copy", False), sources)
+        landed = landed_meanwhile(b, dataset_type, "rawexpr", item)
         assert landed is not None and sorted(landed) == list(range(1, 7))
     assert len(check_repository(repo).datasets) == 18

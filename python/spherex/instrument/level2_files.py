@@ -31,7 +31,15 @@ from lsst.daf.butler import Timespan
 from lsst.resources import ResourcePath
 
 from ..core import FitsLayoutError, open_fits
-from .observation import FileMetadataError, ObservationMetadata, sky_footprint
+from .observation import (
+    FileMetadataError,
+    ObservationMetadata,
+    check_exposure_time,
+    check_mjd,
+    header_value,
+    sky_footprint,
+    time_scale,
+)
 
 LEVEL2_REGEX = r"level2_(\d{4}W\d{2}_\d[A-Z]_\d{4}_\d)D(\d)_spx_l2b-v(\d+)-(\d{4}-\d{3})\.fits(\.fz|\.gz)?$"
 """Selects Level-2 spectral image files; the groups are OBSID, detector, version, processing date."""
@@ -208,14 +216,14 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
         raise FileMetadataError(path, f"not a readable FITS file ({err})") from None
 
     def number(key: str) -> float:
-        value = header.get(key)
+        value = header_value(path, key, header)
         if value is None:
             raise FileMetadataError(path, f"missing header keyword {key}")
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             raise FileMetadataError(path, f"header keyword {key}={value!r} is not a finite number")
         return float(value)
 
-    obs_id = header.get("OBSID")
+    obs_id = header_value(path, "OBSID", header)
     if obs_id is None:
         raise FileMetadataError(path, "missing header keyword OBSID")
     if str(obs_id).strip() != name.obs_id:
@@ -229,10 +237,11 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
         exposure = exposure_id_from_obsid(name.obs_id)
     except ValueError as err:
         raise FileMetadataError(path, str(err)) from None
-    begin_mjd, end_mjd = number("MJD-BEG"), number("MJD-END")
+    begin_mjd = check_mjd(path, "MJD-BEG", number("MJD-BEG"))
+    end_mjd = check_mjd(path, "MJD-END", number("MJD-END"))
     if not end_mjd > begin_mjd:
         raise FileMetadataError(path, f"MJD-END={end_mjd} is not after MJD-BEG={begin_mjd}")
-    scale = str(header.get("TIMESYS", "UTC")).strip().lower()
+    scale = time_scale(path, header_value(path, "TIMESYS", header))
     try:
         begin = Time(begin_mjd, format="mjd", scale=scale)
         end = Time(end_mjd, format="mjd", scale=scale)
@@ -240,7 +249,10 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
         raise FileMetadataError(
             path, f"TIMESYS={header.get('TIMESYS')!r} is not a time scale astropy knows"
         ) from None
-    exposure_time = float(header.get("EXPTIME", (end_mjd - begin_mjd) * 86400.0))
+    exposure_time = header_value(path, "EXPTIME", header)
+    exposure_time = check_exposure_time(
+        path, (end_mjd - begin_mjd) * 86400.0 if exposure_time is None else exposure_time
+    )
 
     shape = (header.get("NAXIS2"), header.get("NAXIS1"))
     if header.get("NAXIS") != 2 or not all(isinstance(n, int) and n > 0 for n in shape):

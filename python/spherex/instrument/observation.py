@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-__all__ = ["FileMetadataError", "ObservationMetadata", "sky_footprint"]
+__all__ = [
+    "FileMetadataError",
+    "ObservationMetadata",
+    "check_exposure_time",
+    "check_mjd",
+    "header_value",
+    "sky_footprint",
+    "time_scale",
+]
 
 import math
 import re
@@ -36,6 +44,133 @@ class FileMetadataError(ValueError):
         super().__init__(f"{path}: {problem}")
         self.path = path
         self.problem = problem
+
+
+# Dates SPHEREx files may carry (launch 2025; a generous window, as for DATE-OBS): MJD of 2000-01-01 and
+# 2100-01-01.  ERFA refuses dates far outside and raises an error, not a message naming the file.
+_MJD_RANGE = (51544.0, 88069.0)
+_MAX_EXPOSURE_TIME_S = 86400.0
+
+
+def header_value(name: str, key: str, *headers: fits.Header) -> Any:
+    """Return the value of ``key`` in the first header that has it, or `None`.
+
+    Parameters
+    ----------
+    name : `str`
+        The file, for messages.
+    key : `str`
+        Header keyword.
+    *headers : `astropy.io.fits.Header`
+        Headers to look in, in order.
+
+    Returns
+    -------
+    value : `typing.Any`
+        The value, or `None` if no header has the keyword.
+
+    Raises
+    ------
+    FileMetadataError
+        Raised if the card cannot be parsed (``EXPTIME = 12.3.4``, a raw control byte): astropy raises a
+        `~astropy.io.fits.VerifyError` that names neither the file nor the keyword.
+    """
+    for header in headers:
+        try:
+            if key in header:
+                return header[key]
+        except (fits.VerifyError, ValueError, UnicodeDecodeError) as err:
+            raise FileMetadataError(name, f"header card {key} cannot be parsed ({err})") from None
+    return None
+
+
+def check_exposure_time(name: str, value: Any) -> float:
+    """Return an exposure time in seconds, or refuse it.
+
+    Parameters
+    ----------
+    name : `str`
+        The file, for messages.
+    value : `typing.Any`
+        The ``EXPTIME`` header value.
+
+    Returns
+    -------
+    exposure_time : `float`
+        The value, a finite number of seconds in (0, 86400).
+
+    Raises
+    ------
+    FileMetadataError
+        Raised if the value is not a number (``'abc'``), not finite, or not plausible (-5, 1e300).
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise FileMetadataError(name, f"header keyword EXPTIME={value!r} is not a number")
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise FileMetadataError(name, f"header keyword EXPTIME={value!r} is not a number") from None
+    if not math.isfinite(seconds):
+        raise FileMetadataError(name, f"header keyword EXPTIME={value!r} is not finite")
+    if not 0 < seconds < _MAX_EXPOSURE_TIME_S:
+        raise FileMetadataError(name, f"EXPTIME={seconds:g} is not a plausible exposure time (s)")
+    return seconds
+
+
+def check_mjd(name: str, key: str, value: Any) -> float:
+    """Return a modified Julian date of years 2000-2099, or refuse it.
+
+    Parameters
+    ----------
+    name : `str`
+        The file, for messages.
+    key : `str`
+        Its keyword (``MJD-BEG``, ``MJD-END``).
+    value : `typing.Any`
+        The header value.
+
+    Returns
+    -------
+    mjd : `float`
+        The date.
+
+    Raises
+    ------
+    FileMetadataError
+        Raised if the value is not a finite number or lies outside 2000-2100.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise FileMetadataError(name, f"header keyword {key}={value!r} is not a finite number")
+    if not _MJD_RANGE[0] <= value < _MJD_RANGE[1]:
+        raise FileMetadataError(name, f"{key}={value!r} is outside 2000-2100 (MJD 51544-88069)")
+    return float(value)
+
+
+def time_scale(name: str, timesys: Any) -> str:
+    """Return the astropy time scale of a ``TIMESYS`` value (default UTC), or refuse it.
+
+    Parameters
+    ----------
+    name : `str`
+        The file, for messages.
+    timesys : `typing.Any`
+        The ``TIMESYS`` header value, or `None`.
+
+    Returns
+    -------
+    scale : `str`
+        One of `astropy.time.Time.SCALES` (``utc``, ``tai``, ``tt``, ...).
+
+    Raises
+    ------
+    FileMetadataError
+        Raised for a scale astropy does not know (``GPS`` is a time format there, not a scale).
+    """
+    scale = "utc" if timesys is None else str(timesys).strip().lower()
+    if scale not in Time.SCALES:
+        known = ", ".join(s.upper() for s in Time.SCALES)
+        raise FileMetadataError(name, f"TIMESYS={timesys!r} is not a time scale astropy knows ({known})")
+    return scale
 
 
 def sky_footprint(wcs: WCS, shape: tuple[int, int]) -> ConvexPolygon:
@@ -166,7 +301,7 @@ class ObservationMetadata:
         """
 
         def get(key: str, kind: type, required: bool = True) -> Any:
-            value = primary.get(key, image.get(key))
+            value = header_value(name, key, primary, image)
             if value is None or (isinstance(value, str) and not value.strip()):
                 if required:
                     raise FileMetadataError(name, f"missing header keyword {key}")
@@ -207,9 +342,7 @@ class ObservationMetadata:
             raise FileMetadataError(
                 name, f"GROUPNAM {group_name!r} has characters not allowed in a group name"
             )
-        exposure_time = get("EXPTIME", float)
-        if not 0 < exposure_time < 86400:
-            raise FileMetadataError(name, f"EXPTIME={exposure_time} is not a plausible exposure time (s)")
+        exposure_time = check_exposure_time(name, get("EXPTIME", float))
         date_obs = get("DATE-OBS", str)
         try:
             begin = Time(date_obs, format="isot", scale="utc")

@@ -100,20 +100,42 @@ def _check_planes(reader: SPHERExImageFitsReader, name: str) -> None:
             raise FileMetadataError(
                 name, f"the {plane} plane has shape {tuple(hdu.shape)} but IMAGE has {reader.shape}"
             )
-        bitpix = hdu.header.get("BITPIX")
-        scaled = "BSCALE" in hdu.header or "BZERO" in hdu.header
-        if plane in INTEGER_PLANES and (bitpix not in (8, 16, 32) or scaled):
-            raise FileMetadataError(
-                name,
-                f"the {plane} plane has BITPIX={bitpix!r}; a bitmask must be an integer of 8, 16 or 32 bits",
-            )
+        if plane in INTEGER_PLANES:
+            _check_bitmask(hdu.header, plane, name)
     for plane in ("IMAGE", "VARIANCE"):
         if not _has_finite_pixel(hdus[plane]):
             raise FileMetadataError(name, f"the {plane} plane has no finite pixel (all NaN or infinite)")
 
 
+def _check_bitmask(header: fits.Header, plane: str, name: str) -> None:
+    """Refuse a bitmask plane that is not integers of 8, 16 or 32 bits, signed or unsigned.
+
+    FITS stores unsigned integers as signed ones with ``BSCALE = 1`` and ``BZERO = 2**(BITPIX-1)`` (and
+    signed bytes with ``BZERO = -128``), as astropy writes ``uint16``; any other scaling makes the
+    values non-integers.
+    """
+    bitpix = header.get("BITPIX")
+    if bitpix not in (8, 16, 32):
+        raise FileMetadataError(
+            name, f"the {plane} plane has BITPIX={bitpix!r}; a bitmask must be an integer of 8, 16 or 32 bits"
+        )
+    bscale, bzero = header.get("BSCALE", 1), header.get("BZERO", 0)
+    unsigned = -128 if bitpix == 8 else 2 ** (bitpix - 1)
+    if bscale != 1 or bzero not in (0, unsigned):
+        raise FileMetadataError(
+            name,
+            f"the {plane} plane is scaled (BSCALE={bscale!r}, BZERO={bzero!r}); a bitmask must hold "
+            f"integers: BSCALE=1 and BZERO=0, or BZERO={unsigned} for "
+            f"{'signed' if bitpix == 8 else 'unsigned'} {bitpix}-bit values",
+        )
+
+
 def _has_finite_pixel(hdu: Any) -> bool:
     """Tell whether a 2-d plane has a finite pixel, reading it block by block until one is found."""
+    if hdu.header.get("BITPIX", -32) > 0:
+        # Integers, scaled (BSCALE/BZERO) or not, are finite; BLANK pixels are missing data, as NaN
+        # are.  (astropy cannot scale a memory-mapped section, so the pixels are not read.)
+        return True
     rows, columns = hdu.shape
     step = max(1, _BLOCK_PIXELS // columns)
     for start in range(0, rows, step):

@@ -11,7 +11,6 @@ __all__ = [
 ]
 
 import re
-from collections import defaultdict
 from collections.abc import Sequence
 
 from lsst.daf.butler import Butler, CollectionType, DatasetType
@@ -26,17 +25,12 @@ from ..instrument import (
     SPHERExInstrument,
     read_level2_observation,
 )
-from .ingest_simulated import (
-    RAW_DIMENSIONS,
-    FailedFile,
-    IngestReport,
-    _drop_duplicates,
-    _drop_failed_exposures,
-    _find_files,
-    _ingest_raws,
-    repository_errors,
-    writeable_butler,
-)
+from .ingest_metadata import read_observations
+from .ingest_records import ingest_exposures
+from .ingest_report import IngestReport
+from .ingest_repository import check_run_name, repository_errors, writeable_butler
+from .ingest_simulated import RAW_DIMENSIONS
+from .ingest_sources import find_files
 
 LEVEL2_DATASET_TYPE = "spectralImage"
 """Dataset type of Level-2 spectral images (dimensions instrument, exposure, detector)."""
@@ -112,6 +106,9 @@ def ingest_spherex(
         pattern = re.compile(regex)
     except re.error as err:
         raise ValueError(f"Invalid --regex {regex!r}: {err}") from None
+    if run is not None:
+        # Before anything is registered: a refused name leaves no collection behind.
+        check_run_name(run)
     with repository_errors(repo):
         butler = writeable_butler(repo)
         instrument = SPHERExInstrument()
@@ -123,27 +120,24 @@ def ingest_spherex(
     progress = Progress(__name__)
     formatter = instrument.getRawFormatter({})
 
-    scratch = IngestReport(dataset_type=LEVEL2_DATASET_TYPE, run=run or "")
-    files = _find_files(locations, pattern, scratch)
-    by_run: dict[str, dict[int, list[ObservationMetadata]]] = defaultdict(lambda: defaultdict(list))
-    failed_exposures: dict[str, set[int]] = defaultdict(set)
-    for uri in progress.wrap(files, desc="Reading headers"):
-        _read_one(uri, run, by_run, failed_exposures, scratch)
-
-    runs = sorted(set(by_run) | set(failed_exposures)) or [run or default_level2_run(0)]
-    report = IngestReport(dataset_type=LEVEL2_DATASET_TYPE, run=", ".join(runs), failed=scratch.failed)
-    for run_name in sorted(by_run):
-        by_exposure = by_run[run_name]
-        _drop_failed_exposures(by_exposure, failed_exposures[run_name], report)
-        _drop_duplicates(by_exposure, report)
+    report = IngestReport(dataset_type=LEVEL2_DATASET_TYPE, run=run or "")
+    files = find_files(locations, pattern, report)
+    groups = read_observations(files, lambda uri, name: _identify(uri, name, run), _read, progress, report)
+    groups.prune(report)
+    runs = sorted(set(groups.by_run) | set(groups.failed_exposures)) or [run or default_level2_run(0)]
+    report.run = ", ".join(runs)
+    for run_name in sorted(groups.by_run):
+        if not groups.by_run[run_name]:
+            continue
         butler.collections.register(run_name, CollectionType.RUN)
-        _ingest_raws(
+        ingest_exposures(
             butler,
-            by_exposure,
+            groups.by_run[run_name],
             dataset_type,
             run_name,
             formatter,
             transfer,
+            groups.sources,
             progress,
             report,
             instrument=instrument.getName(),
@@ -152,29 +146,23 @@ def ingest_spherex(
     return report
 
 
-def _read_one(
-    uri: ResourcePath,
-    run: str | None,
-    by_run: dict[str, dict[int, list[ObservationMetadata]]],
-    failed_exposures: dict[str, set[int]],
-    report: IngestReport,
-) -> None:
-    """Read one file's name and headers into ``by_run``, or record why it failed."""
+def _identify(uri: ResourcePath, path: str, run: str | None) -> tuple[str, int]:
+    """Return the RUN collection and exposure id a Level-2 file's name gives."""
     name = Level2FileName.parse(uri.basename())
-    path = uri.ospath if uri.scheme in ("", "file") else uri.geturl()
     if name is None:
-        report.failed.append(
-            FailedFile(path, "not a SPHEREx Level-2 file name (level2_<OBSID>D<n>_spx_l2b-v<N>-<date>.fits)")
+        raise FileMetadataError(
+            path, "not a SPHEREx Level-2 file name (level2_<OBSID>D<n>_spx_l2b-v<N>-<date>.fits)"
         )
-        return
-    run_name = run or default_level2_run(name.version)
     try:
         exposure = name.exposure
     except ValueError as err:
-        report.failed.append(FailedFile(path, str(err)))
-        return
-    try:
-        by_run[run_name][exposure].append(read_level2_observation(uri, name))
-    except FileMetadataError as err:
-        report.failed.append(FailedFile(err.path, err.problem))
-        failed_exposures[run_name].add(exposure)
+        raise FileMetadataError(path, str(err)) from None
+    return run or default_level2_run(name.version), exposure
+
+
+def _read(uri: ResourcePath, path: str) -> ObservationMetadata:
+    """Read a Level-2 file whose name `_identify` accepted."""
+    name = Level2FileName.parse(uri.basename())
+    if name is None:  # pragma: no cover - _identify refused it first
+        raise FileMetadataError(path, "not a SPHEREx Level-2 file name")
+    return read_level2_observation(uri, name)

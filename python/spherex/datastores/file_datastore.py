@@ -4,15 +4,20 @@ from __future__ import annotations
 
 __all__ = ["RootConfinedLocationFactory", "SPHERExFileDatastore"]
 
+import logging
+import os
 import posixpath
 import urllib.parse
+from collections.abc import Collection
 from typing import ClassVar
 
-from lsst.daf.butler import Location, LocationFactory
+from lsst.daf.butler import DatasetRef, Location, LocationFactory
 from lsst.daf.butler.datastore import Datastore
 from lsst.daf.butler.datastores.fileDatastore import FileDatastore
 from lsst.daf.butler.registry.interfaces import DatastoreRegistryBridgeManager
 from lsst.resources import ResourcePath, ResourcePathExpression
+
+_LOG = logging.getLogger(__name__)
 
 
 class RootConfinedLocationFactory(LocationFactory):
@@ -52,8 +57,13 @@ class SPHERExFileDatastore(FileDatastore):
     ``physical_filter+detector+exposure``.  Config merging can add keys but never remove them, and in a
     universe without ``physical_filter`` that key is read as a dataset type name, which makes
     ``butler config-validate`` fail.  This class swaps the defaults file for one with the same
-    formatters, composites and cache settings but SPHEREx's own templates, and confines every file it
-    writes to its root (`RootConfinedLocationFactory`); otherwise its behaviour is `FileDatastore`'s.
+    formatters, composites and cache settings but SPHEREx's own templates, confines every file it
+    writes to its root (`RootConfinedLocationFactory`), and removes the directories that purging a run
+    leaves empty (`emptyTrash`); everything else is `FileDatastore`'s.
+
+    daf_butler builds the datastore with ``FileDatastore(...)`` in ``_create_from_config`` and `clone`
+    (the class is written out there, not ``cls``); both are wrapped here so that a repository configured
+    with this class really gets an instance of it.
     """
 
     defaultConfigFile: ClassVar[str | None] = "resource://spherex/configs/fileDatastore.yaml"
@@ -90,3 +100,51 @@ class SPHERExFileDatastore(FileDatastore):
             datastore.composites,
             datastore.trustGetRequest,
         )
+
+    def emptyTrash(
+        self, ignore_errors: bool = True, refs: Collection[DatasetRef] | None = None, dry_run: bool = False
+    ) -> set[ResourcePath]:
+        """Remove the trashed datasets' files, then the directories that leaves empty.
+
+        ``pipetask run --replace-run --prune-replaced=purge`` and ``butler remove-runs`` end here; without
+        the second part the purged run's directory tree stays on disk, empty.
+
+        Parameters
+        ----------
+        ignore_errors : `bool`, optional
+            If `True` return without error even if something went wrong.
+        refs : `~collections.abc.Collection` [ `~lsst.daf.butler.DatasetRef` ] or `None`, optional
+            Datasets that may be removed from the trash; `None` for all of it.
+        dry_run : `bool`, optional
+            Report what would be removed; remove nothing.
+
+        Returns
+        -------
+        removed : `set` [ `lsst.resources.ResourcePath` ]
+            The file artifacts removed.
+        """
+        removed = super().emptyTrash(ignore_errors=ignore_errors, refs=refs, dry_run=dry_run)
+        if not dry_run:
+            self._remove_empty_directories(removed)
+        return removed
+
+    def _remove_empty_directories(self, removed: Collection[ResourcePath]) -> None:
+        """Remove the now-empty directories above ``removed``, up to (not including) the root.
+
+        Only local directories strictly inside the datastore root are touched, and only with
+        `os.rmdir`, which refuses a directory that is not empty (another process may be writing into it).
+        """
+        if not self.root.isLocal:
+            return  # object stores have no directories to leave behind
+        root = os.path.realpath(self.root.ospath)
+        candidates = {os.path.dirname(uri.ospath) for uri in removed if uri.isLocal}
+        # Deepest first, so that a parent is tried only after its children.
+        for directory in sorted(candidates, key=lambda d: d.count(os.sep), reverse=True):
+            current = os.path.realpath(directory)
+            while os.path.commonpath([root, current]) == root and current != root:
+                try:
+                    os.rmdir(current)
+                except OSError:
+                    break  # not empty, already gone, or not ours to remove
+                _LOG.debug("Removed empty directory %s", current)
+                current = os.path.dirname(current)

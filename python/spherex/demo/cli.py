@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = ["main"]
 
+import sys
 from pathlib import Path
 
 import click
@@ -31,10 +32,10 @@ from .run import DemoError, run_demo
     "-j",
     "--jobs",
     type=click.IntRange(1, 64),
-    default=2,
+    default=1,
     show_default=True,
-    help="Processes for pipetask run -j.  ctrl_mpexec starts each quantum in a freshly spawned Python "
-    "(3-4 s of imports), so -j 1 is faster for small images.",
+    help="Processes for pipetask run -j.  With more than one, ctrl_mpexec starts each quantum in a freshly "
+    "spawned Python (3-4 s of imports), so -j 1 is the faster route at the demo's sizes.",
 )
 @click.option("--seed", type=int, default=2025, show_default=True, help="Simulator seed.")
 @click.option("--fresh", is_flag=True, help="Delete an earlier demo in DIRECTORY and start again.")
@@ -42,12 +43,20 @@ def main(directory: Path, exposures: int, size: int, jobs: int, seed: int, fresh
     """Simulate SPHEREx data, put it in a Butler repository and process it with ExamplePipeline.
 
     Everything goes into DIRECTORY (default ./spherex-demo): simulated/ (FITS files), DATA/ (the
-    repository), qgraph.dot (and .svg), quicklook.png and skymap.png.  Running it again reuses what is
-    there (ingest adds nothing, the pipeline run is replaced); --fresh starts from nothing.
+    repository), qgraph.qg (and its pictures qgraph.dot, qgraph.svg), logs/ (pipetask's output),
+    quicklook.png and skymap.png.  Running it again reuses what is there (ingest adds nothing, the
+    pipeline run is replaced); --fresh starts from nothing.
     """
     try:
         result = run_demo(
-            directory, exposures=exposures, size=size, jobs=jobs, seed=seed, fresh=fresh, echo=click.echo
+            directory,
+            exposures=exposures,
+            size=size,
+            jobs=jobs,
+            seed=seed,
+            fresh=fresh,
+            echo=click.echo,
+            live_progress=sys.stdout.isatty(),
         )
     except DemoError as err:
         raise click.ClickException(str(err)) from None
@@ -55,6 +64,7 @@ def main(directory: Path, exposures: int, size: int, jobs: int, seed: int, fresh
     click.echo("Summary")
     click.echo(f"  repository:  {result.repo}" + ("  (reused)" if result.reused else "  (new)"))
     click.echo(f"  collections: {', '.join(result.collections)}")
+    click.echo(f"  output run:  {result.output_run}")
     click.echo("  datasets:    " + ", ".join(f"{n} {k}" for k, n in result.dataset_counts.items()))
     click.echo("  wall time per step:")
     for name, seconds in result.timings:

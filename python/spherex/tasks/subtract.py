@@ -136,7 +136,8 @@ class SubtractTask(PipelineTask):
         meta = inputImage.meta.copy() if hasattr(inputImage.meta, "copy") else dict(inputImage.meta)
         history = f"Subtracted {_describe(subtractRef)}"
         if subtractRef is not None:
-            meta["SUBDSID"] = (str(subtractRef.id), "Dataset id of the subtracted image")
+            # A UUID fills 38 of the card's 80 columns: a longer comment would be truncated, with a warning.
+            meta["SUBDSID"] = (str(subtractRef.id), "UUID of subtracted dataset")
             meta["SUBRUN"] = (subtractRef.run, "RUN collection of the subtracted image")
         _add_history(meta, history)
         self.log.info("%s.", history)

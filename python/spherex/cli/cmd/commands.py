@@ -4,15 +4,27 @@ from __future__ import annotations
 
 __all__ = ["ingest_simulated", "ingest_spherex"]
 
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
-from lsst.daf.butler.cli.opt import locations_argument, regex_option, repo_argument, transfer_option
-from lsst.daf.butler.cli.utils import ButlerCommand
+from lsst.daf.butler.cli.opt import locations_argument, regex_option, transfer_option
+from lsst.daf.butler.cli.utils import ButlerCommand, MWArgumentDecorator
 
 from ... import script
+
+# daf_butler's shared ``repo_argument`` keeps the help text of the last command that passed one (pipe_base
+# passes "Path or alias for the butler repository." and is loaded before us), so it would show up in our
+# descriptions; this package's commands use their own REPO argument with daf_butler's wording.
+_repo_argument = MWArgumentDecorator(
+    "repo",
+    help="REPO is the URI or path to an existing data repository root or configuration file.",
+)
+
+_IMPORT_LOGGER = "lsst.daf.butler.direct_butler._direct_butler"
+"""daf_butler's logger that says "Importing N datasets into Butler(...)" on every ``butler.ingest``."""
 
 
 def _enable_progress_logging() -> None:
@@ -23,6 +35,24 @@ def _enable_progress_logging() -> None:
         logger.setLevel(logging.INFO)
 
 
+@contextlib.contextmanager
+def _quiet_dataset_import_log() -> Iterator[None]:
+    """Hide daf_butler's internal "Importing N datasets" INFO line for the duration of an ingest.
+
+    The summary line of the command says the same thing for the user.  A level set explicitly
+    (``butler --log-level lsst.daf.butler.direct_butler=DEBUG``) is left alone.
+    """
+    logger = logging.getLogger(_IMPORT_LOGGER)
+    if logger.level != logging.NOTSET:
+        yield
+        return
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(logging.NOTSET)
+
+
 def _report(ingest: Callable[..., script.IngestReport], *args: Any, **kwargs: Any) -> None:
     """Run an ingest function; print each failed file, then the summary; exit 1 if any file failed.
 
@@ -30,7 +60,8 @@ def _report(ingest: Callable[..., script.IngestReport], *args: Any, **kwargs: An
     """
     _enable_progress_logging()
     try:
-        report = ingest(*args, **kwargs)
+        with _quiet_dataset_import_log():
+            report = ingest(*args, **kwargs)
     except (ValueError, OSError) as err:
         raise click.ClickException(str(err)) from None
     for failure in report.failed:
@@ -41,7 +72,7 @@ def _report(ingest: Callable[..., script.IngestReport], *args: Any, **kwargs: An
 
 
 @click.command(cls=ButlerCommand, short_help="Ingest simulated SPHEREx raws or darks.")
-@repo_argument(required=True)
+@_repo_argument(required=True)
 @locations_argument(help="LOCATIONS are files or directories (searched recursively) to ingest.")
 @regex_option(
     default=script.DEFAULT_REGEX,
@@ -60,7 +91,7 @@ def _report(ingest: Callable[..., script.IngestReport], *args: Any, **kwargs: An
     default=None,
     help="Collection to ingest into. Default: {ingest_type}r, i.e. rawexpr or darkr (CALIBRATION for darks).",
 )
-@transfer_option(default="auto")
+@transfer_option(default="auto", show_default=True)
 def ingest_simulated(
     repo: str, locations: tuple[str, ...], regex: str, ingest_type: str, run: str | None, transfer: str
 ) -> None:
@@ -81,7 +112,7 @@ def ingest_simulated(
 
 
 @click.command(cls=ButlerCommand, short_help="Ingest SPHEREx Level-2 spectral images from IRSA.")
-@repo_argument(required=True)
+@_repo_argument(required=True)
 @locations_argument(help="LOCATIONS are files or directories (searched recursively) to ingest.")
 @regex_option(
     default=script.LEVEL2_REGEX,
@@ -93,7 +124,7 @@ def ingest_simulated(
     default=None,
     help="RUN collection for all files. Default: one per pipeline version, SPHEREx/l2b-v<N> from the names.",
 )
-@transfer_option(default="auto")
+@transfer_option(default="auto", show_default=True)
 def ingest_spherex(repo: str, locations: tuple[str, ...], regex: str, run: str | None, transfer: str) -> None:
     """Ingest SPHEREx Level-2 spectral images (level2_<OBSID>D<n>_spx_l2b-v<N>-<date>.fits) into REPO.
 

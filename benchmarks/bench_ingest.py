@@ -1,12 +1,16 @@
 """Ingest speed: ``ingest-simulated`` against daf_butler's ``ingest-files`` and a plain copy.
 
-    python benchmarks/bench_ingest.py [--exposures 100] [--size 64]
+    python benchmarks/bench_ingest.py [--exposures 100] [--size 64] [--quick]
 
-Simulates ``exposures`` x 6 raw files, then ingests them (a) with ``ingest_simulated`` (headers read,
-exposure and region records inserted, datasets ingested) for ``--transfer symlink`` and ``direct``,
-(b) with daf_butler's ``ingest_files`` on the same files into a repository whose exposure records were
-inserted beforehand (not timed), (c) by copying the files.  Prints files per second and the ratio of
-ingest-simulated's rate to ingest-files' (target: >= 1.0).
+Simulates ``exposures`` x 6 raw files, then ingests them (a) with ``ingest_simulated`` (files checked,
+headers read, exposure and region records inserted, datasets ingested) for ``--transfer symlink`` and
+``direct``; (b) with daf_butler's ``ingest_files`` (what ``butler ingest-files`` runs) on the same files
+into a fresh repository, *together with* inserting the same exposure and region records, both inside
+the clock (the records are read from (a)'s repository before the clock starts: ``ingest-files`` is
+given them ready-made, it does not derive them from the files); (c) by copying the files.  Prints files
+per second and the ratio of ingest-simulated's rate to ingest-files' (target: >= 1.0).
+
+``--quick`` is 50 exposures (300 files), about a minute.
 """
 
 from __future__ import annotations
@@ -48,7 +52,10 @@ def main() -> None:
     )
     parser.add_argument("--exposures", type=int, default=100)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--quick", action="store_true", help="50 exposures (300 files)")
     args = parser.parse_args()
+    if args.quick:
+        args.exposures = 50
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -64,9 +71,15 @@ def main() -> None:
             seconds = timed(lambda: ingest_simulated(repo, [str(files_dir)], transfer=transfer))
             results[f"ingest-simulated --transfer {transfer}"] = seconds
 
-            # daf_butler's ingest-files on the same files, exposure records inserted beforehand (untimed).
+            # daf_butler's ingest-files on the same files, with the same exposure and region records
+            # inserted inside its clock (read from our repository beforehand: that part is not timed).
             theirs = new_repo(work / f"theirs-{transfer}")
-            with Butler.from_config(repo) as source, Butler.from_config(theirs, writeable=True) as target:
+            with Butler.from_config(repo) as source:
+                records = {
+                    element: list(source.query_dimension_records(element))
+                    for element in ("exposure", "exposure_detector_region")
+                }
+            with Butler.from_config(theirs, writeable=True) as target:
                 target.registry.registerDatasetType(
                     DatasetType(
                         "rawexp",
@@ -75,8 +88,6 @@ def main() -> None:
                         universe=target.dimensions,
                     )
                 )
-                for element in ("exposure", "exposure_detector_region"):
-                    target.registry.insertDimensionData(element, *source.query_dimension_records(element))
             table = Table(
                 {
                     "file": [str(p) for p in raws],
@@ -86,8 +97,12 @@ def main() -> None:
             )
             table_file = work / f"files-{transfer}.ecsv"
             table.write(table_file)
-            results[f"ingest-files --transfer {transfer}"] = timed(
-                lambda: ingest_files(
+
+            def insert_records_then_ingest_files(theirs: str = theirs, table_file: Path = table_file) -> None:
+                with Butler.from_config(theirs, writeable=True) as target, target.transaction():
+                    for element, rows in records.items():
+                        target.registry.insertDimensionData(element, *rows)
+                ingest_files(
                     theirs,
                     "rawexp",
                     "rawexpr",
@@ -96,7 +111,8 @@ def main() -> None:
                     formatter="spherex.formatters.SPHERExImageFormatter",
                     transfer=transfer,
                 )
-            )
+
+            results[f"ingest-files --transfer {transfer}"] = timed(insert_records_then_ingest_files)
 
         copy_dir = work / "copy"
         copy_dir.mkdir()
@@ -109,7 +125,10 @@ def main() -> None:
                 results[f"ingest-files --transfer {transfer}"]
                 / results[f"ingest-simulated --transfer {transfer}"]
             )
-            print(f"ratio ingest-simulated / ingest-files rate, {transfer}: {ratio:.2f} (target >= 1.0)")
+            print(
+                f"ratio ingest-simulated / (ingest-files + records) rate, {transfer}: {ratio:.2f} "
+                "(target >= 1.0)"
+            )
 
 
 if __name__ == "__main__":

@@ -17,14 +17,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import astropy.units as u
 import numpy as np
 from astropy.io import fits
-from astropy.time import Time
 from astropy.wcs import WCS
 from lsst.daf.butler import Timespan
 from lsst.resources import ResourcePath, ResourcePathExpression
 from lsst.sphgeom import ConvexPolygon, LonLat, UnitVector3d
+
+from ..geom import wcs_footprint
+from .timespans import observation_timespan
 
 _OBSID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 
@@ -343,14 +344,10 @@ class ObservationMetadata:
                 name, f"GROUPNAM {group_name!r} has characters not allowed in a group name"
             )
         exposure_time = check_exposure_time(name, get("EXPTIME", float))
-        date_obs = get("DATE-OBS", str)
         try:
-            begin = Time(date_obs, format="isot", scale="utc")
-        except ValueError:
-            raise FileMetadataError(name, f"DATE-OBS={date_obs!r} is not an ISO-8601 date") from None
-        if not 2000 <= begin.datetime.year <= 2100:
-            raise FileMetadataError(name, f"DATE-OBS={date_obs!r} is outside 2000-2100")
-        end = begin + exposure_time * u.s
+            timespan = observation_timespan(get("DATE-OBS", str), exposure_time)
+        except ValueError as err:
+            raise FileMetadataError(name, str(err)) from None
 
         shape = (image.get("NAXIS2"), image.get("NAXIS1"))
         if image.get("NAXIS") != 2 or not all(isinstance(n, int) and n > 0 for n in shape):
@@ -362,7 +359,7 @@ class ObservationMetadata:
             detector=detector,
             obs_id=obs_id,
             observation_type=get("IMAGETYP", str, required=False) or "science",
-            timespan=Timespan(begin, end),
+            timespan=timespan,
             exposure_time=exposure_time,
             group_name=group_name,
             group_id=get("GROUPID", int, required=False) or 0,
@@ -377,6 +374,9 @@ class ObservationMetadata:
     @staticmethod
     def _footprint(name: str, image: fits.Header, shape: tuple[int, int]) -> ConvexPolygon:
         """Return the sky footprint from the IMAGE header's celestial WCS."""
+        region = wcs_footprint(image, shape)
+        if region is not None:
+            return region
         try:
             wcs = WCS(image)
         except Exception as err:

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["INTEGER_PLANES", "REQUIRED_PLANES", "check_raw_file"]
 
 import os
+import re
 import warnings
 from typing import Any
 
@@ -62,6 +63,11 @@ def check_raw_file(path: str | os.PathLike, name: str | None = None) -> tuple[fi
     with warnings.catch_warnings():
         # astropy warns (truncation, bad header padding ...) before failing; the error below says it once.
         warnings.simplefilter("ignore", AstropyWarning)
+        # A file in exactly the layout spherex-simulate writes is settled by one scan of its header
+        # blocks; anything else (damage included) goes through the full reader, whose messages say why.
+        headers = _check_simple_layout(path)
+        if headers is not None:
+            return headers
         return _check(path, name)
 
 
@@ -141,5 +147,142 @@ def _has_finite_pixel(hdu: Any) -> bool:
     for start in range(0, rows, step):
         block = np.asarray(hdu.section[start : start + step, :])
         if block.dtype.kind in "iu" or np.isfinite(block).any():
+            return True
+    return False
+
+
+# -- fast path -----------------------------------------------------------------------------------------
+#
+# Opening a file with astropy parses and verifies every card of every HDU (~7 ms for a 4-HDU raw, more
+# than the rest of its ingest).  A raw written by spherex-simulate has a fixed, simple structure: an empty
+# primary HDU and the IMAGE, FLAGS and VARIANCE image extensions, unscaled, ending exactly at the end of
+# the file.  _check_simple_layout accepts only that, reading nothing but the mandatory keywords (which
+# FITS puts in fixed positions), and returns None for anything else, which the full check then handles.
+# It is therefore never more permissive than _check: each condition below is one _check also requires.
+
+_CARD = 80
+_BLOCK = 2880
+_MAX_HEADER_BLOCKS = 64
+_INTEGER_VALUE = re.compile(r"^\s*([+-]?\d{1,18})\s*(?:/.*)?$")
+_STRING_VALUE = re.compile(r"^\s*'([^']*)'\s*(?:/.*)?$")
+_PRINTABLE = bytes(range(32, 127))
+_FLOAT_BITPIX = {-32: ">f4", -64: ">f8"}
+_STRUCTURAL = ("BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "PCOUNT", "GCOUNT", "EXTNAME", "BSCALE", "BZERO")
+
+
+def _check_simple_layout(path: str | os.PathLike) -> tuple[fits.Header, fits.Header] | None:
+    """Check a raw in the simulator's plain layout by its header blocks alone.
+
+    Returns the PRIMARY and IMAGE headers if the file has exactly that layout and passes every check
+    `check_raw_file` makes, `None` if the full check must decide (any other layout, or any problem).
+    """
+    try:
+        with open(path, "rb") as stream:
+            size = os.fstat(stream.fileno()).st_size
+            hdus = _scan_hdus(stream, size)
+            if hdus is None:
+                return None
+            primary, *extensions = hdus
+            if primary["keys"].get("NAXIS") != 0 or len(extensions) != len(REQUIRED_PLANES):
+                return None
+            planes = {hdu["keys"].get("EXTNAME", "").strip().upper(): hdu for hdu in extensions}
+            if set(planes) != set(REQUIRED_PLANES):
+                return None
+            shape = None
+            for plane, hdu in planes.items():
+                keys = hdu["keys"]
+                if keys.get("NAXIS") != 2 or keys.get("PCOUNT") != 0 or keys.get("GCOUNT") != 1:
+                    return None
+                if "BSCALE" in keys or "BZERO" in keys:
+                    return None
+                plane_shape = (keys.get("NAXIS2"), keys.get("NAXIS1"))
+                if not all(isinstance(n, int) and n > 0 for n in plane_shape):
+                    return None
+                if shape is not None and plane_shape != shape:
+                    return None
+                shape = plane_shape
+                integer = plane in INTEGER_PLANES
+                if integer != (keys.get("BITPIX") in (8, 16, 32)) or (
+                    not integer and keys.get("BITPIX") not in _FLOAT_BITPIX
+                ):
+                    return None
+            for plane in ("IMAGE", "VARIANCE"):
+                hdu = planes[plane]
+                dtype = _FLOAT_BITPIX[hdu["keys"]["BITPIX"]]
+                if not _has_finite_pixel_at(stream, hdu["data_offset"], dtype, shape):
+                    return None
+            return (
+                fits.Header.fromstring(primary["header"].decode("ascii")),
+                fits.Header.fromstring(planes["IMAGE"]["header"].decode("ascii")),
+            )
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
+def _scan_hdus(stream: Any, size: int) -> list[dict[str, Any]] | None:
+    """Return each HDU's raw header, structural keywords and data offset, or None if not plain FITS."""
+    hdus: list[dict[str, Any]] = []
+    offset = 0
+    while offset < size:
+        first = len(hdus) == 0
+        header = bytearray()
+        end = False
+        for _ in range(_MAX_HEADER_BLOCKS):
+            block = stream.read(_BLOCK)
+            if len(block) != _BLOCK or block.translate(None, _PRINTABLE):
+                return None
+            header += block
+            if any(block[i : i + 3] == b"END" and block[i + 3 : i + _CARD].strip() == b""
+                   for i in range(0, _BLOCK, _CARD)):  # fmt: skip
+                end = True
+                break
+        if not end:
+            return None
+        text = header.decode("ascii")
+        cards = [text[i : i + _CARD] for i in range(0, len(text), _CARD)]
+        expected_first = "SIMPLE  =                    T" if first else "XTENSION= 'IMAGE   '"
+        if not cards[0].startswith(expected_first):
+            return None
+        keys: dict[str, Any] = {}
+        for card in cards[1:]:
+            keyword = card[:8].strip()
+            if keyword == "END":
+                break
+            if keyword in _STRUCTURAL:
+                if keyword in keys or card[8:10] != "= ":
+                    return None
+                pattern = _STRING_VALUE if keyword == "EXTNAME" else _INTEGER_VALUE
+                match = pattern.match(card[10:])
+                if match is None:
+                    # A scaled plane (float BSCALE) or a value written unusually: the full check decides.
+                    return None
+                keys[keyword] = match.group(1) if keyword == "EXTNAME" else int(match.group(1))
+        if cards[1][:8] != "BITPIX  " or cards[2][:8] != "NAXIS   ":
+            return None
+        naxis = keys.get("NAXIS")
+        if naxis not in (0, 2) or (naxis == 2 and (cards[3][:8], cards[4][:8]) != ("NAXIS1  ", "NAXIS2  ")):
+            return None
+        if keys.get("BITPIX") not in (8, 16, 32, 64, -32, -64):
+            return None
+        data_bytes = 0
+        if naxis == 2:
+            data_bytes = abs(keys["BITPIX"]) // 8 * keys["NAXIS1"] * keys["NAXIS2"]
+        data_offset = offset + len(header)
+        offset = data_offset + -(-data_bytes // _BLOCK) * _BLOCK
+        if offset > size:
+            return None
+        hdus.append({"header": bytes(header), "keys": keys, "data_offset": data_offset})
+        stream.seek(offset)
+    return hdus if offset == size and hdus else None
+
+
+def _has_finite_pixel_at(stream: Any, offset: int, dtype: str, shape: tuple[int, int]) -> bool:
+    """Tell whether a float plane stored at ``offset`` has a finite pixel, reading it block by block."""
+    total = shape[0] * shape[1]
+    itemsize = np.dtype(dtype).itemsize
+    for start in range(0, total, _BLOCK_PIXELS):
+        count = min(_BLOCK_PIXELS, total - start)
+        block = np.frombuffer(os.pread(stream.fileno(), count * itemsize, offset + start * itemsize), dtype)
+        if np.isfinite(block).any():
             return True
     return False

@@ -127,9 +127,15 @@ class SubtractTask(PipelineTask):
                 f"{inputImage.unit}: the units are not compatible."
             ) from None
 
-        data = (inputImage.data - subtractImage.data * scale).astype(inputImage.data.dtype, copy=False)
-        variance = _variance(inputImage, 1.0) + _variance(subtractImage, scale)
-        flags = _flags(inputImage) | _flags(subtractImage)
+        # FITS stores big-endian pixels; numpy's arithmetic on them goes through a slow buffered cast, so
+        # every plane is brought to native byte order once (a plain swap) before any arithmetic.
+        subtracted = _native(subtractImage.data)
+        if scale != 1.0:
+            subtracted = subtracted * scale
+        data = np.subtract(_native(inputImage.data), subtracted)
+        data = data.astype(_native_dtype(inputImage.data.dtype), copy=False)
+        variance = np.add(_variance(inputImage, 1.0), _variance(subtractImage, scale))
+        flags = np.bitwise_or(_flags(inputImage), _flags(subtractImage))
         flag_defs = dict(subtractImage.flag_defs or {})
         flag_defs.update(inputImage.flag_defs or {})
 
@@ -161,16 +167,31 @@ def _describe(ref: DatasetRef | None) -> str:
     return f"{ref.datasetType.name}@{{{data_id}}} from {ref.run}"
 
 
+def _native_dtype(dtype: np.dtype) -> np.dtype:
+    return dtype if dtype.isnative else dtype.newbyteorder("=")
+
+
+def _native(array: Any) -> np.ndarray:
+    """Return ``array`` in native byte order (itself if it already is)."""
+    array = np.asarray(array)
+    return array if array.dtype.isnative else array.astype(_native_dtype(array.dtype))
+
+
 def _variance(image: SPHERExImage, scale: float) -> np.ndarray:
     if image.uncertainty is None:
         return np.zeros(image.shape, dtype=np.float32)
-    return np.asarray(image.uncertainty.represent_as(VarianceUncertainty).array) * scale**2
+    uncertainty = image.uncertainty
+    if not isinstance(uncertainty, VarianceUncertainty):
+        uncertainty = uncertainty.represent_as(VarianceUncertainty)
+    variance = _native(uncertainty.array)
+    return variance if scale == 1.0 else variance * scale**2
 
 
 def _flags(image: SPHERExImage) -> np.ndarray:
     if image.flags is None:
         return np.zeros(image.shape, dtype=np.int32)
-    return np.asarray(image.flags, dtype=np.int32)
+    flags = _native(image.flags)
+    return flags if flags.dtype == np.int32 else flags.astype(np.int32)
 
 
 def _add_history(meta: Any, text: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.time import Time
 from astropy.wcs import WCS
 from lsst.daf.butler import Timespan
 from lsst.resources import ResourcePath, ResourcePathExpression

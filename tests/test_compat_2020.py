@@ -391,3 +391,17 @@ def test_pipetask_runs_a_2020_pipeline_and_config(repo_2020: Path) -> None:
         outputs = butler.query_datasets("postDark", collections="subtractr")
         assert len(outputs) == 18
         assert isinstance(butler.get(outputs[0]), SPHERExImage)
+
+
+def test_readme_2020_script_runs_as_written(tmp_path: Path, simulated_dir: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Coming from the 2020 proof of concept", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    make_repo(tmp_path / "DATA")
+    (tmp_path / "simulator_files").symlink_to(simulated_dir)
+    (tmp_path / "script.py").write_text(block)
+    result = subprocess.run(
+        [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(48, 48)" in result.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 __all__ = ["SPHERExImageFitsReader"]
 
 import contextlib
+import io
 import os
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -99,6 +100,10 @@ class SPHERExImageFitsReader:
         self._hdul: fits.HDUList | None = None
         self._fd: int | None = None
         layout = None
+        name = getattr(path, "name", None)
+        if isinstance(path, io.FileIO | io.BufferedReader) and isinstance(name, str):
+            # An open plain file, as astropy's I/O registry passes: read it by name.
+            path = self._source = name
         if not self._open_kwargs and not hasattr(path, "read"):
             self.path = os.fspath(path)
             # O_NONBLOCK: opening a FIFO must not wait for a writer (astropy then reports it).
@@ -111,7 +116,7 @@ class SPHERExImageFitsReader:
             if layout is not None:
                 self._fd = fd
         if layout is None:
-            self._hdul, self.path = open_fits(path, memmap=False, **self._open_kwargs)
+            self._hdul, self.path = open_fits(path, **{"memmap": False, **self._open_kwargs})
             layout = _layout_from_hdulist(self._hdul, self.path)
         self._layout = layout
         try:
@@ -157,7 +162,7 @@ class SPHERExImageFitsReader:
         if self._hdul is None:
             # No memory map: astropy refuses to map planes with BSCALE, BZERO or BLANK, the planes this
             # path serves (plain planes are read directly); sections read only what they need anyway.
-            self._hdul, _ = open_fits(self._source, memmap=False, **self._open_kwargs)
+            self._hdul, _ = open_fits(self._source, **{"memmap": False, **self._open_kwargs})
         return self._hdul
 
     @property

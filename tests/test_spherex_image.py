@@ -866,3 +866,24 @@ def test_direct_reads_equal_astropy_reads(tmp_path: Path) -> None:
             assert_bit_exact(a, b)
         assert direct.wcs.to_header() == via_astropy.wcs.to_header()
         assert direct.meta == via_astropy.meta and direct.flag_defs == via_astropy.flag_defs
+
+
+def test_reader_reads_one_table_or_cube_hdu_alone(tmp_path: Path) -> None:
+    """The extension point of richer layouts: one HDU, a table with a heap or a cube, from one read."""
+    path = tmp_path / "extra.fits"
+    hdul = make_image().to_hdulist()
+    hdul.append(fits.ImageHDU(np.arange(24.0).reshape(2, 3, 4), name="PSF"))
+    columns = [
+        fits.Column("X", "3E", array=np.ones((1, 3))),
+        fits.Column("V", "PJ()", array=[np.arange(5)]),
+    ]
+    hdul.append(fits.BinTableHDU.from_columns(columns, name="WCS-WAVE"))
+    hdul.writeto(path)
+    with SPHERExImageFitsReader(path) as reader:
+        assert [hdu.name for hdu in reader.hdus][-2:] == ["PSF", "WCS-WAVE"]
+        cube = reader.read_hdu(reader.hdu_named("psf"))
+        table = reader.read_hdu(reader.hdu_named("WCS-WAVE"))
+    # Read after the file is closed: the data are in memory.
+    np.testing.assert_array_equal(cube.data, np.arange(24.0).reshape(2, 3, 4))
+    np.testing.assert_array_equal(table.data["V"][0], np.arange(5))
+    assert reader.hdu_named("NOSUCH") is None

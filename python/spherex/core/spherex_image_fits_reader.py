@@ -73,8 +73,10 @@ class SPHERExImageFitsReader:
     `read_parts` (through ``_read_parts``) and `read_component` (through ``_read_component``) with the
     further planes, and `components` with their names.  Their building blocks: `hdus` and `hdu_named`
     (headers and data offsets without astropy), `read_hdu_pixels` (the direct read, astropy for
-    compressed or scaled planes), `remember` (a value derived from the headers, computed once per file)
-    and `hdul` (the astropy `~astropy.io.fits.HDUList`, opened on first use, for tables).
+    compressed or scaled planes, cutouts included), `read_hdu` (one whole HDU, a table or a cube, as an
+    astropy HDU from one read), `remember` (a value derived from the headers, computed once per file)
+    and `hdul` (the astropy `~astropy.io.fits.HDUList`, opened on first use: slower, it parses every
+    header again).
     """
 
     image_hdu_name: str = "IMAGE"
@@ -293,6 +295,40 @@ class SPHERExImageFitsReader:
             raise FitsLayoutError(self.path, f"cannot read the pixels of HDU {hdu.name} ({err})") from err
 
     _read_pixels = read_hdu_pixels
+
+    def read_hdu(self, hdu: FitsHdu) -> Any:
+        """Read one whole HDU (header and data) as an astropy HDU, without parsing the others.
+
+        For tables and cubes of richer layouts (the Level-2 ``PSF`` and ``WCS-WAVE``): one read of that
+        HDU's bytes, where the astropy `hdul` would parse every header of the file.
+
+        Parameters
+        ----------
+        hdu : `FitsHdu`
+            The HDU, from `hdus` or `hdu_named`.
+
+        Returns
+        -------
+        hdu : `astropy.io.fits.PrimaryHDU`, `astropy.io.fits.ImageHDU` or `astropy.io.fits.BinTableHDU`
+            Its data in memory, independent of the file.
+
+        Raises
+        ------
+        FitsLayoutError
+            Raised if the HDU cannot be read.
+        """
+        if self._fd is None or hdu.header_offset < 0:
+            return hdu.hdu if hdu.hdu is not None else self.hdul[hdu.index]
+        stop = hdu.data_offset + -(-hdu.data_size // 2880) * 2880
+        raw = os.pread(self._fd, stop - hdu.header_offset, hdu.header_offset)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", fits.verify.VerifyWarning)
+                parsed = fits.hdu.base._BaseHDU.fromstring(raw)
+                _ = parsed.data  # into memory now
+        except PARSE_ERRORS as err:
+            raise FitsLayoutError(self.path, f"cannot read HDU {hdu.index} ({hdu.name}) ({err})") from err
+        return parsed
 
     def normalize_slices(self, slices: Any) -> tuple[slice, ...] | None:
         """Check a ``slices`` parameter against the image shape.

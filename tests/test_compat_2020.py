@@ -20,7 +20,13 @@ from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty, VarianceUncertainty
 from lsst.daf.butler import Butler, DatasetRef, DatasetType, FileDataset
 
-from spherex.core import FitsLayoutError, SPHERExImage, spherex_image_reader, spherex_image_writer
+from spherex.core import (
+    FitsLayoutError,
+    SPHERExImage,
+    SPHERExImageError,
+    spherex_image_reader,
+    spherex_image_writer,
+)
 
 from .compat_2020_files import FLAG_DEFS_2020, SMALL_BLANK, small_planes, write_2020_layout
 from .conftest import make_repo, venv_script
@@ -405,3 +411,26 @@ def test_readme_2020_script_runs_as_written(tmp_path: Path, simulated_dir: Path)
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "(48, 48)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"hdu": True}, "hdu=True"),
+        ({"hdu_flags": 2.5}, "hdu_flags=2.5"),
+        ({"hdu_uncertainty": ["VARIANCE"]}, "hdu_uncertainty="),
+        ({"key_uncertainty_type": ""}, "key_uncertainty_type"),
+        ({"unit": 3}, "unit=3"),
+        ({"hdu": 9}, r"small\.fits: hdu=9: no such HDU"),
+    ],
+)
+def test_bad_reader_keywords_say_which(keywords: dict, message: str) -> None:
+    with pytest.raises((SPHERExImageError, FitsLayoutError), match=message):
+        SPHERExImage.read(SMALL, **keywords)
+
+
+@pytest.mark.parametrize("keywords", [{"hdu_flags": ""}, {"hdu_mask": 3}, {"key_uncertainty_type": " "}])
+def test_bad_writer_keywords_say_which(tmp_path: Path, keywords: dict) -> None:
+    with pytest.raises(SPHERExImageError, match=next(iter(keywords))):
+        SPHERExImage.read(SMALL).write(tmp_path / "out.fits", **keywords)
+    assert not (tmp_path / "out.fits").exists()

@@ -88,11 +88,6 @@ class FitsReadOptions:
         elif self.unit is not None and not isinstance(self.unit, u.UnitBase):
             raise SPHERExImageError(f"unit={self.unit!r} is not an astropy unit or a unit string")
 
-    @property
-    def is_default(self) -> bool:
-        """Whether every plane is found by name and the unit is the file's (`bool`)."""
-        return self == _DEFAULT
-
     def find_image(
         self, hdus: Sequence[FitsHdu], by_name: dict[str, FitsHdu], path: str, name: str
     ) -> FitsHdu:
@@ -192,9 +187,6 @@ class FitsReadOptions:
             if hdu.name == "" and hdu.is_image and hdu.shape == image.shape:
                 return hdu
         return None
-
-
-_DEFAULT = FitsReadOptions()
 
 
 def _select(selector: int | str, hdus: Sequence[FitsHdu], by_name: dict[str, FitsHdu]) -> FitsHdu | None:

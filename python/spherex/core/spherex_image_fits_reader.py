@@ -27,7 +27,7 @@ from .fits_header import (
     parse_unit,
 )
 from .fits_layout import FitsHdu
-from .fits_pixels import normalize_slices
+from .fits_pixels import normalize_slices, prefetch_rows
 from .fits_read_options import FitsReadOptions
 from .flags import flags_as_int32, read_flag_defs
 
@@ -418,6 +418,10 @@ class SPHERExImageFitsReader(FitsFileReader):
             "mask": (self._planes["mask"], self.read_mask),
         }
         parts: dict[str, Any] = dict.fromkeys(readers)
+        if slices is not None and self._fd is not None:
+            plain = [hdu for hdu, _ in readers.values() if hdu is not None and hdu.raw_readable]
+            if len(plain) > 1 and all(len(hdu.shape) == 2 for hdu in plain):
+                prefetch_rows(self._fd, plain, slices)
         # In file order (IMAGE, FLAGS, VARIANCE as written), so that the kernel's read-ahead serves.
         for key, (hdu, read) in sorted(readers.items(), key=lambda item: _position(item[1][0])):
             if hdu is not None:

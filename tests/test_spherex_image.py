@@ -887,3 +887,21 @@ def test_reader_reads_one_table_or_cube_hdu_alone(tmp_path: Path) -> None:
     np.testing.assert_array_equal(cube.data, np.arange(24.0).reshape(2, 3, 4))
     np.testing.assert_array_equal(table.data["V"][0], np.arange(5))
     assert reader.hdu_named("NOSUCH") is None
+
+
+def test_subclass_views_read_hdus_without_astropy_parsing_the_file(tmp_path: Path) -> None:
+    """What subclasses written against astropy HDUs use (``_plane_hdu(...).data``, ``_by_name``) works."""
+    path = tmp_path / "extra.fits"
+    hdul = make_image().to_hdulist()
+    hdul.append(fits.ImageHDU(np.arange(24.0).reshape(2, 3, 4), name="PSF"))
+    hdul.append(fits.BinTableHDU.from_columns([fits.Column("X", "3E", array=np.ones((1, 3)))], name="TAB"))
+    hdul.writeto(path)
+    with SPHERExImageFitsReader(path) as reader:
+        psf = reader._plane_hdu("PSF")
+        assert psf.name == "PSF" and psf.shape == (2, 3, 4) and psf.header["EXTNAME"] == "PSF"
+        np.testing.assert_array_equal(psf.data, np.arange(24.0).reshape(2, 3, 4))
+        table = reader._by_name.get("TAB")
+        assert isinstance(table, fits.BinTableHDU) and table.columns.names == ["X"]
+        assert reader._by_name.get("NOSUCH") is None and "PSF" in reader._by_name
+        # Neither opened the file with astropy.
+        assert reader._hdul is None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FitsFileReader"]
+__all__ = ["FitsFileReader", "HduView"]
 
 import contextlib
 import io
@@ -71,6 +71,7 @@ class FitsFileReader:
             self._hdul, self.path = open_fits(path, **{"memmap": False, **self._open_kwargs})
             layout = _layout_from_hdulist(self._hdul, self.path)
         self._layout = layout
+        self._hdus_by_name: _HduMapping | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -106,12 +107,15 @@ class FitsFileReader:
         return self._layout.hdus
 
     @property
-    def _by_name(self) -> dict[str, Any]:
-        """The first astropy HDU of each ``EXTNAME``, for subclasses reading tables."""
-        by_name: dict[str, Any] = {}
-        for hdu in self.hdul:
-            by_name.setdefault(hdu.name.upper(), hdu)
-        return by_name
+    def _by_name(self) -> Mapping[str, Any]:
+        """The first HDU of each ``EXTNAME`` as an astropy HDU, each read alone on first use.
+
+        For subclasses written against astropy's `~astropy.io.fits.HDUList` (tables, cubes): each HDU
+        asked for is read by `read_hdu`, not the whole file parsed by astropy.
+        """
+        if self._hdus_by_name is None:
+            self._hdus_by_name = _HduMapping(self)
+        return self._hdus_by_name
 
     @property
     def primary_header(self) -> fits.Header:
@@ -173,6 +177,8 @@ class FitsFileReader:
         FitsLayoutError
             Raised if the pixels cannot be read (damaged or truncated file).
         """
+        if isinstance(hdu, HduView):
+            hdu = hdu.fits_hdu
         if isinstance(hdu, FitsHdu):
             if self._fd is not None and hdu.raw_readable:
                 return read_raw_pixels(self._fd, hdu, slices, self.path)
@@ -188,7 +194,7 @@ class FitsFileReader:
 
     _read_pixels = read_hdu_pixels
 
-    def read_hdu(self, hdu: FitsHdu) -> Any:
+    def read_hdu(self, hdu: FitsHdu | HduView) -> Any:
         """Read one whole HDU (header and data) as an astropy HDU, without parsing the others.
 
         For tables and cubes of richer layouts (the Level-2 ``PSF`` and ``WCS-WAVE``): one read of that
@@ -209,6 +215,8 @@ class FitsFileReader:
         FitsLayoutError
             Raised if the HDU cannot be read.
         """
+        if isinstance(hdu, HduView):
+            hdu = hdu.fits_hdu
         if self._fd is None or hdu.header_offset < 0:
             return hdu.hdu if hdu.hdu is not None else self.hdul[hdu.index]
         stop = hdu.data_offset + -(-hdu.data_size // 2880) * 2880
@@ -248,3 +256,60 @@ def _layout_from_hdulist(hdul: fits.HDUList, path: str) -> FitsLayout:
         bitpix = hdu.header.get("BITPIX", 0)
         hdus.append(FitsHdu(index, name, hdu.header, shape, bitpix, is_image, -1, hdu))
     return FitsLayout(path, hdus)
+
+
+class HduView:
+    """A `FitsHdu` of an open reader with astropy's ``data`` attribute, read on first use.
+
+    What `SPHERExImageFitsReader._plane_hdu` returns, so that subclasses written against astropy HDUs
+    (``hdu.data``, ``hdu.header``, ``hdu.shape``, ``hdu.name``) keep working on the direct reads.
+
+    Parameters
+    ----------
+    reader : `FitsFileReader`
+        The open reader.
+    hdu : `FitsHdu`
+        The HDU.
+    """
+
+    def __init__(self, reader: FitsFileReader, hdu: FitsHdu) -> None:
+        self._reader = reader
+        self.fits_hdu = hdu
+        self._data: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.fits_hdu, name)
+
+    @property
+    def data(self) -> Any:
+        """The whole data of the HDU, in memory (`numpy.ndarray` or table)."""
+        if self._data is None:
+            hdu = self.fits_hdu
+            if hdu.raw_readable:
+                self._data = self._reader.read_hdu_pixels(hdu, None)
+            else:
+                self._data = self._reader.read_hdu(hdu).data
+        return self._data
+
+
+class _HduMapping(Mapping):
+    """``EXTNAME`` (upper case) to astropy HDU, each read by `FitsFileReader.read_hdu` when asked for."""
+
+    def __init__(self, reader: FitsFileReader) -> None:
+        self._reader = reader
+        self._read: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        key = name.upper()
+        if key not in self._read:
+            hdu = self._reader._layout.by_name.get(key)
+            if hdu is None:
+                raise KeyError(name)
+            self._read[key] = self._reader.read_hdu(hdu)
+        return self._read[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._reader._layout.by_name)
+
+    def __len__(self) -> int:
+        return len(self._reader._layout.by_name)

@@ -16,7 +16,7 @@ from astropy.nddata import NDUncertainty
 from astropy.wcs import WCS, FITSFixedWarning
 
 from .errors import FitsLayoutError
-from .fits_file_reader import FitsFileReader
+from .fits_file_reader import FitsFileReader, HduView
 from .fits_header import (
     DEFAULT_UNIT,
     UNCERTAINTY_TYPES,
@@ -125,13 +125,13 @@ class SPHERExImageFitsReader(FitsFileReader):
 
     # -- structure ---------------------------------------------------------------------------------------
 
-    def _plane_hdu(self, names: str | Sequence[str]) -> FitsHdu | None:
+    def _plane_hdu(self, names: str | Sequence[str]) -> HduView | None:
         for name in (names,) if isinstance(names, str) else names:
             hdu = self.hdu_named(name)
             if hdu is not None:
                 if not hdu.is_image:
                     raise FitsLayoutError(self.path, f"HDU {name} is a table, not an image")
-                return hdu
+                return HduView(self, hdu)
         return None
 
     def _plane_shape(self, hdu: Any, what: str) -> tuple[int, ...]:

@@ -77,6 +77,8 @@ class FitsReadOptions:
     key_uncertainty_type: str = UNCERTAINTY_TYPE_KEYWORD
 
     def __post_init__(self) -> None:
+        if self.hdu is AUTO:
+            object.__setattr__(self, "hdu", None)
         for name in ("hdu", "hdu_uncertainty", "hdu_mask", "hdu_flags"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | str | None | _Auto):

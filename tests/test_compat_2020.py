@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty, VarianceUncertainty
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lsst.daf.butler import Butler, DatasetRef, DatasetType, FileDataset
 
 from spherex.core import (
@@ -434,3 +436,33 @@ def test_bad_writer_keywords_say_which(tmp_path: Path, keywords: dict) -> None:
     with pytest.raises(SPHERExImageError, match=next(iter(keywords))):
         SPHERExImage.read(SMALL).write(tmp_path / "out.fits", **keywords)
     assert not (tmp_path / "out.fits").exists()
+
+
+_FORMS = st.sampled_from(
+    [
+        {},
+        {"hdu": 1, "hdu_flags": 2, "hdu_uncertainty": 3},
+        {"hdu": 0, "hdu_flags": "FLAGS", "hdu_uncertainty": "VARIANCE"},
+        {"hdu": "", "hdu_flags": "flags", "hdu_uncertainty": 3, "hdu_mask": None},
+    ]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    keywords=_FORMS,
+    rows=st.tuples(st.integers(0, 15), st.integers(1, 16), st.integers(1, 3)),
+    columns=st.tuples(st.integers(0, 19), st.integers(1, 20), st.integers(1, 3)),
+)
+def test_any_keyword_form_and_cutout_reads_the_same_pixels(
+    keywords: dict, rows: tuple, columns: tuple
+) -> None:
+    start_r, length_r, step_r = rows
+    start_c, length_c, step_c = columns
+    cut = (slice(start_r, start_r + length_r, step_r), slice(start_c, start_c + length_c, step_c))
+    image = SPHERExImage.read(SMALL, slices=cut, **keywords)
+    data, flags, variance = small_planes()
+    np.testing.assert_array_equal(image.data, data[cut])
+    np.testing.assert_array_equal(image.flags, flags[cut])
+    np.testing.assert_array_equal(image.uncertainty.array, variance[cut])
+    assert image.flags.dtype.kind == "i" and image.flags.dtype.itemsize == 4

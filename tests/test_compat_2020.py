@@ -18,9 +18,17 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.nddata import CCDData, StdDevUncertainty, VarianceUncertainty
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lsst.daf.butler import Butler, DatasetRef, DatasetType, FileDataset
 
-from spherex.core import FitsLayoutError, SPHERExImage, spherex_image_reader, spherex_image_writer
+from spherex.core import (
+    FitsLayoutError,
+    SPHERExImage,
+    SPHERExImageError,
+    spherex_image_reader,
+    spherex_image_writer,
+)
 
 from .compat_2020_files import FLAG_DEFS_2020, SMALL_BLANK, small_planes, write_2020_layout
 from .conftest import make_repo, venv_script
@@ -391,3 +399,70 @@ def test_pipetask_runs_a_2020_pipeline_and_config(repo_2020: Path) -> None:
         outputs = butler.query_datasets("postDark", collections="subtractr")
         assert len(outputs) == 18
         assert isinstance(butler.get(outputs[0]), SPHERExImage)
+
+
+def test_readme_2020_script_runs_as_written(tmp_path: Path, simulated_dir: Path) -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Coming from the 2020 proof of concept", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    make_repo(tmp_path / "DATA")
+    (tmp_path / "simulator_files").symlink_to(simulated_dir)
+    (tmp_path / "script.py").write_text(block)
+    result = subprocess.run(
+        [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "(48, 48)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"hdu": True}, "hdu=True"),
+        ({"hdu_flags": 2.5}, "hdu_flags=2.5"),
+        ({"hdu_uncertainty": ["VARIANCE"]}, "hdu_uncertainty="),
+        ({"key_uncertainty_type": ""}, "key_uncertainty_type"),
+        ({"unit": 3}, "unit=3"),
+        ({"hdu": 9}, r"small\.fits: hdu=9: no such HDU"),
+    ],
+)
+def test_bad_reader_keywords_say_which(keywords: dict, message: str) -> None:
+    with pytest.raises((SPHERExImageError, FitsLayoutError), match=message):
+        SPHERExImage.read(SMALL, **keywords)
+
+
+@pytest.mark.parametrize("keywords", [{"hdu_flags": ""}, {"hdu_mask": 3}, {"key_uncertainty_type": " "}])
+def test_bad_writer_keywords_say_which(tmp_path: Path, keywords: dict) -> None:
+    with pytest.raises(SPHERExImageError, match=next(iter(keywords))):
+        SPHERExImage.read(SMALL).write(tmp_path / "out.fits", **keywords)
+    assert not (tmp_path / "out.fits").exists()
+
+
+_FORMS = st.sampled_from(
+    [
+        {},
+        {"hdu": 1, "hdu_flags": 2, "hdu_uncertainty": 3},
+        {"hdu": 0, "hdu_flags": "FLAGS", "hdu_uncertainty": "VARIANCE"},
+        {"hdu": "", "hdu_flags": "flags", "hdu_uncertainty": 3, "hdu_mask": None},
+    ]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    keywords=_FORMS,
+    rows=st.tuples(st.integers(0, 15), st.integers(1, 16), st.integers(1, 3)),
+    columns=st.tuples(st.integers(0, 19), st.integers(1, 20), st.integers(1, 3)),
+)
+def test_any_keyword_form_and_cutout_reads_the_same_pixels(
+    keywords: dict, rows: tuple, columns: tuple
+) -> None:
+    start_r, length_r, step_r = rows
+    start_c, length_c, step_c = columns
+    cut = (slice(start_r, start_r + length_r, step_r), slice(start_c, start_c + length_c, step_c))
+    image = SPHERExImage.read(SMALL, slices=cut, **keywords)
+    data, flags, variance = small_planes()
+    np.testing.assert_array_equal(image.data, data[cut])
+    np.testing.assert_array_equal(image.flags, flags[cut])
+    np.testing.assert_array_equal(image.uncertainty.array, variance[cut])
+    assert image.flags.dtype.kind == "i" and image.flags.dtype.itemsize == 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -802,3 +803,105 @@ def test_property_damaged_files_read_or_raise_fits_layout_error(
             assert slices is not None and "slice" in str(err)
             return
     assert isinstance(image, SPHERExImage)
+
+
+def test_changed_file_is_read_again_not_served_from_the_header_cache(tmp_path: Path) -> None:
+    """The per-file cache (header scan, WCS, metadata) is keyed so that a rewritten file is re-read."""
+    path = tmp_path / "image.fits"
+    image = make_image()
+    image.write(path)
+    first = SPHERExImage.read(path)
+    stat = path.stat()
+    # Same size, same modification time, other WCS and metadata: only the change time tells.
+    moved = image.copy()
+    moved.wcs.wcs.crval = [10.0, -5.0]
+    moved.meta["OBSID"] = "2025W18_1B_0042_4"
+    moved.write(tmp_path / "moved.fits")
+    with open(path, "r+b") as stream:  # rewritten in place: same inode
+        stream.write((tmp_path / "moved.fits").read_bytes())
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (path.stat().st_ino, path.stat().st_size, path.stat().st_mtime_ns) == (
+        stat.st_ino,
+        stat.st_size,
+        stat.st_mtime_ns,
+    )
+    second = SPHERExImage.read(path)
+    assert first.meta["OBSID"] != second.meta["OBSID"] == "2025W18_1B_0042_4"
+    np.testing.assert_allclose(second.wcs.wcs.crval, [10.0, -5.0])
+    # A file replaced by another (a new inode) is read again too.
+    replacement = tmp_path / "replacement.fits"
+    image.write(replacement)
+    os.replace(replacement, path)
+    np.testing.assert_allclose(SPHERExImage.read(path).wcs.wcs.crval, image.wcs.wcs.crval)
+
+
+def test_cached_values_are_not_shared_between_reads(tmp_path: Path) -> None:
+    path = tmp_path / "image.fits"
+    make_image().write(path)
+    image = SPHERExImage.read(path)
+    image.wcs.wcs.crval = [0.0, 0.0]
+    image.meta["OBSID"] = "changed"
+    image.flag_defs = {"OTHER": 1}
+    again = SPHERExImage.read(path)
+    assert again.meta["OBSID"] == META["OBSID"]
+    assert list(again.wcs.wcs.crval) != [0.0, 0.0]
+    assert again.flag_defs == dict(LEVEL2_FLAG_BITS)
+
+
+def test_direct_reads_equal_astropy_reads(tmp_path: Path) -> None:
+    """Plain files are read without astropy's HDUList; through astropy the same image comes back."""
+    path = tmp_path / "image.fits"
+    written = make_image(mask=True)
+    written.write(path)
+    cut = (slice(3, 17, 2), slice(5, 20))
+    for slices in (None, cut):
+        direct = SPHERExImage.from_fits(path, slices=slices)
+        via_astropy = SPHERExImage.from_fits(path, slices=slices, open_kwargs={"memmap": False})
+        for a, b in (
+            (direct.data, via_astropy.data),
+            (direct.flags, via_astropy.flags),
+            (direct.uncertainty.array, via_astropy.uncertainty.array),
+            (direct.mask, via_astropy.mask),
+        ):
+            assert_bit_exact(a, b)
+        assert direct.wcs.to_header() == via_astropy.wcs.to_header()
+        assert direct.meta == via_astropy.meta and direct.flag_defs == via_astropy.flag_defs
+
+
+def test_reader_reads_one_table_or_cube_hdu_alone(tmp_path: Path) -> None:
+    """The extension point of richer layouts: one HDU, a table with a heap or a cube, from one read."""
+    path = tmp_path / "extra.fits"
+    hdul = make_image().to_hdulist()
+    hdul.append(fits.ImageHDU(np.arange(24.0).reshape(2, 3, 4), name="PSF"))
+    columns = [
+        fits.Column("X", "3E", array=np.ones((1, 3))),
+        fits.Column("V", "PJ()", array=[np.arange(5)]),
+    ]
+    hdul.append(fits.BinTableHDU.from_columns(columns, name="WCS-WAVE"))
+    hdul.writeto(path)
+    with SPHERExImageFitsReader(path) as reader:
+        assert [hdu.name for hdu in reader.hdus][-2:] == ["PSF", "WCS-WAVE"]
+        cube = reader.read_hdu(reader.hdu_named("psf"))
+        table = reader.read_hdu(reader.hdu_named("WCS-WAVE"))
+    # Read after the file is closed: the data are in memory.
+    np.testing.assert_array_equal(cube.data, np.arange(24.0).reshape(2, 3, 4))
+    np.testing.assert_array_equal(table.data["V"][0], np.arange(5))
+    assert reader.hdu_named("NOSUCH") is None
+
+
+def test_subclass_views_read_hdus_without_astropy_parsing_the_file(tmp_path: Path) -> None:
+    """What subclasses written against astropy HDUs use (``_plane_hdu(...).data``, ``_by_name``) works."""
+    path = tmp_path / "extra.fits"
+    hdul = make_image().to_hdulist()
+    hdul.append(fits.ImageHDU(np.arange(24.0).reshape(2, 3, 4), name="PSF"))
+    hdul.append(fits.BinTableHDU.from_columns([fits.Column("X", "3E", array=np.ones((1, 3)))], name="TAB"))
+    hdul.writeto(path)
+    with SPHERExImageFitsReader(path) as reader:
+        psf = reader._plane_hdu("PSF")
+        assert psf.name == "PSF" and psf.shape == (2, 3, 4) and psf.header["EXTNAME"] == "PSF"
+        np.testing.assert_array_equal(psf.data, np.arange(24.0).reshape(2, 3, 4))
+        table = reader._by_name.get("TAB")
+        assert isinstance(table, fits.BinTableHDU) and table.columns.names == ["X"]
+        assert reader._by_name.get("NOSUCH") is None and "PSF" in reader._by_name
+        # Neither opened the file with astropy.
+        assert reader._hdul is None

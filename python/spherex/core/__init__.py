@@ -2,6 +2,7 @@
 
 from .errors import FitsLayoutError, SPHERExImageError
 from .fits_file import PARSE_ERRORS, check_complete, open_fits
+from .fits_file_reader import FitsFileReader
 from .fits_layout import FitsHdu, FitsLayout, clear_layout_cache
 from .fits_read_options import AUTO, FitsReadOptions
 from .fits_write_options import COMPRESSION_TYPES, FitsWriteOptions
@@ -29,6 +30,7 @@ from .spherex_image_fits import (
 
 __all__ = [
     "AUTO",
+    "FitsFileReader",
     "FitsHdu",
     "FitsLayout",
     "FitsReadOptions",

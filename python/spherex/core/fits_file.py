@@ -37,7 +37,7 @@ _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"PK\x03\x04")
 
 
 def open_fits(
-    source: str | os.PathLike | BinaryIO, *, memmap: bool = False, **open_kwargs: Any
+    source: str | os.PathLike | BinaryIO, *, memmap: bool | None = False, **open_kwargs: Any
 ) -> tuple[fits.HDUList, str]:
     """Open a FITS file and check that every HDU is present in full.
 

@@ -66,6 +66,10 @@ class FitsHdu:
         Byte offset of the data in the file; ``-1`` when only astropy knows (compressed planes).
     hdu : `typing.Any`, optional
         The astropy HDU, for files opened with astropy.
+    header_offset : `int`
+        Byte offset of the header in the file; ``-1`` for files opened with astropy.
+    data_size : `int`
+        Bytes of data (heap included, padding excluded).
     """
 
     index: int
@@ -76,6 +80,8 @@ class FitsHdu:
     is_image: bool
     data_offset: int = -1
     hdu: Any = None
+    header_offset: int = -1
+    data_size: int = 0
 
     @property
     def dtype(self) -> np.dtype | None:
@@ -179,6 +185,7 @@ def scan_fits_file(fd: int, size: int, path: str) -> FitsLayout | None:
             data_bytes = _data_bytes(header, len(hdus) == 0)
             if data_bytes is None:
                 return None
+            hdu.header_offset, hdu.data_size = offset, data_bytes
             offset = data_offset + -(-data_bytes // _BLOCK) * _BLOCK
             if offset > size:
                 return None

@@ -77,6 +77,8 @@ class FitsReadOptions:
     key_uncertainty_type: str = UNCERTAINTY_TYPE_KEYWORD
 
     def __post_init__(self) -> None:
+        if self.hdu is AUTO:
+            object.__setattr__(self, "hdu", None)
         for name in ("hdu", "hdu_uncertainty", "hdu_mask", "hdu_flags"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | str | None | _Auto):
@@ -87,11 +89,6 @@ class FitsReadOptions:
             object.__setattr__(self, "unit", parse_unit(self.unit))
         elif self.unit is not None and not isinstance(self.unit, u.UnitBase):
             raise SPHERExImageError(f"unit={self.unit!r} is not an astropy unit or a unit string")
-
-    @property
-    def is_default(self) -> bool:
-        """Whether every plane is found by name and the unit is the file's (`bool`)."""
-        return self == _DEFAULT
 
     def find_image(
         self, hdus: Sequence[FitsHdu], by_name: dict[str, FitsHdu], path: str, name: str
@@ -192,9 +189,6 @@ class FitsReadOptions:
             if hdu.name == "" and hdu.is_image and hdu.shape == image.shape:
                 return hdu
         return None
-
-
-_DEFAULT = FitsReadOptions()
 
 
 def _select(selector: int | str, hdus: Sequence[FitsHdu], by_name: dict[str, FitsHdu]) -> FitsHdu | None:

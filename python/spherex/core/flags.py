@@ -13,6 +13,7 @@ __all__ = [
     "LEVEL2_FLAG_BITS",
     "MAX_FLAG_BIT",
     "flag_defs_to_cards",
+    "flags_as_int32",
     "read_flag_defs",
     "validate_flag_defs",
 ]
@@ -156,3 +157,52 @@ def read_flag_defs(header: fits.Header, path: str = "<memory>") -> dict[str, int
             )
         flag_defs[keyword[len(FLAG_KEYWORD_PREFIX) :]] = value
     return flag_defs
+
+
+def flags_as_int32(flags: np.ndarray, header: fits.Header, path: str, hdu_name: str) -> np.ndarray:
+    """Return a flags plane read from FITS as the int32 bitmask it stores.
+
+    Parameters
+    ----------
+    flags : `numpy.ndarray`
+        The plane as astropy (or a direct read) returned it.
+    header : `astropy.io.fits.Header`
+        Its header (``BITPIX``, ``BLANK``, ``BSCALE``, ``BZERO``).
+    path : `str`
+        File, for messages.
+    hdu_name : `str`
+        HDU, for messages.
+
+    Returns
+    -------
+    flags : `numpy.ndarray`
+        int32: narrower integers widened, uint32 reinterpreted bit for bit, and an integer plane with
+        ``BLANK`` (which astropy returns as floats with NaN) restored to its integers, ``BLANK`` pixels
+        included.
+
+    Raises
+    ------
+    FitsLayoutError
+        Raised if the plane does not hold integers that fit in 32 bits.
+    """
+    blank = header.get("BLANK")
+    restored = False
+    if flags.dtype.kind == "f" and header.get("BITPIX") in (8, 16, 32) and _is_int(blank):
+        fill = blank * header.get("BSCALE", 1) + header.get("BZERO", 0)
+        flags = np.where(np.isnan(flags), fill, flags).astype(np.int64)
+        restored = True
+    if flags.dtype.kind not in "iu":
+        raise FitsLayoutError(path, f"HDU {hdu_name} holds {flags.dtype}, not an integer bitmask")
+    if flags.dtype.itemsize > 4:
+        if not restored or (flags.size and (flags.min() < -(2**31) or flags.max() >= 2**32)):
+            raise FitsLayoutError(path, f"HDU {hdu_name} holds {flags.dtype}; flags must fit in int32")
+        return flags.astype(np.uint32 if flags.max(initial=0) >= 2**31 else np.int32).view(np.int32)
+    if flags.dtype.kind == "u" and flags.dtype.itemsize == 4:
+        return flags.astype(np.uint32).view(np.int32)
+    if flags.dtype.itemsize < 4:
+        return flags.astype(np.int32)
+    return flags
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -293,4 +293,4 @@ def _as_int32_flags(flags: Any) -> np.ndarray | None:
 
 
 # The 2020 proof of concept defined the astropy I/O functions here; they live in their own module.
-from .spherex_image_io import spherex_image_reader, spherex_image_writer  # noqa: E402
+from .spherex_image_io import _always_fits, spherex_image_reader, spherex_image_writer  # noqa: E402, F401

@@ -25,9 +25,9 @@ Level-2 files (further HDUs such as ``ZODI``, ``PSF`` and ``WCS-WAVE`` are ignor
 The code lives in one module per part: `spherex.core.fits_header` (keyword classes, units, metadata
 cards), `spherex.core.fits_layout` (the header scan and its per-file cache),
 `spherex.core.fits_read_options` (which HDU holds which plane), `spherex.core.fits_pixels` (direct
-reads of plain planes), `spherex.core.spherex_image_fits_reader` and
-`spherex.core.spherex_image_fits_writer`.  This module gathers them under the name they had when they
-were one.
+reads of plain planes), `spherex.core.fits_file_reader` (one open and the HDUs of any FITS file),
+`spherex.core.spherex_image_fits_reader` and `spherex.core.spherex_image_fits_writer`.  This module
+gathers them under the name they had when they were one.
 """
 
 from .fits_header import (

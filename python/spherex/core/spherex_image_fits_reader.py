@@ -4,12 +4,10 @@ from __future__ import annotations
 
 __all__ = ["SPHERExImageFitsReader"]
 
-import contextlib
 import os
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from types import TracebackType
-from typing import Any, BinaryIO, Self
+from collections.abc import Mapping, Sequence
+from typing import Any, BinaryIO
 
 import numpy as np
 from astropy import units as u
@@ -17,8 +15,8 @@ from astropy.io import fits
 from astropy.nddata import NDUncertainty
 from astropy.wcs import WCS, FITSFixedWarning
 
-from .errors import FitsLayoutError, SPHERExImageError
-from .fits_file import PARSE_ERRORS, open_fits
+from .errors import FitsLayoutError
+from .fits_file_reader import FitsFileReader, HduView
 from .fits_header import (
     DEFAULT_UNIT,
     UNCERTAINTY_TYPES,
@@ -28,15 +26,15 @@ from .fits_header import (
     is_wcs_keyword,
     parse_unit,
 )
-from .fits_layout import FitsHdu, FitsLayout, cached_layout
-from .fits_pixels import normalize_slices, read_raw_pixels
+from .fits_layout import FitsHdu
+from .fits_pixels import normalize_slices, prefetch_rows
 from .fits_read_options import FitsReadOptions
-from .flags import read_flag_defs
+from .flags import flags_as_int32, read_flag_defs
 
 _DEFAULT_OPTIONS = FitsReadOptions()
 
 
-class SPHERExImageFitsReader:
+class SPHERExImageFitsReader(FitsFileReader):
     """Read the planes of a SPHEREx image FITS file, together or one at a time.
 
     The headers are read and the structure checked (every HDU present in full, an image plane, all
@@ -72,8 +70,10 @@ class SPHERExImageFitsReader:
     `read_parts` (through ``_read_parts``) and `read_component` (through ``_read_component``) with the
     further planes, and `components` with their names.  Their building blocks: `hdus` and `hdu_named`
     (headers and data offsets without astropy), `read_hdu_pixels` (the direct read, astropy for
-    compressed or scaled planes), `remember` (a value derived from the headers, computed once per file)
-    and `hdul` (the astropy `~astropy.io.fits.HDUList`, opened on first use, for tables).
+    compressed or scaled planes, cutouts included), `read_hdu` (one whole HDU, a table or a cube, as an
+    astropy HDU from one read), `remember` (a value derived from the headers, computed once per file)
+    and `hdul` (the astropy `~astropy.io.fits.HDUList`, opened on first use: slower, it parses every
+    header again).
     """
 
     image_hdu_name: str = "IMAGE"
@@ -92,31 +92,12 @@ class SPHERExImageFitsReader:
         options: FitsReadOptions | None = None,
         open_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
+        super().__init__(path, open_kwargs=open_kwargs)
         self._memmap = memmap
         self.options = options if options is not None else _DEFAULT_OPTIONS
-        self._source = path
-        self._open_kwargs = dict(open_kwargs or {})
-        self._hdul: fits.HDUList | None = None
-        self._fd: int | None = None
-        layout = None
-        if not self._open_kwargs and not hasattr(path, "read"):
-            self.path = os.fspath(path)
-            # O_NONBLOCK: opening a FIFO must not wait for a writer (astropy then reports it).
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-            try:
-                layout = cached_layout(fd, self.path)
-            finally:
-                if layout is None:
-                    os.close(fd)
-            if layout is not None:
-                self._fd = fd
-        if layout is None:
-            self._hdul, self.path = open_fits(path, memmap=False, **self._open_kwargs)
-            layout = _layout_from_hdulist(self._hdul, self.path)
-        self._layout = layout
         try:
             with self._reporting_damage():
-                hdus, by_name = layout.hdus, layout.by_name
+                hdus, by_name = self._layout.hdus, self._layout.by_name
                 self._image_hdu = self.options.find_image(hdus, by_name, self.path, self.image_hdu_name)
                 self._shape = self._plane_shape(self._image_hdu, "image")
                 find = self.options.find_plane
@@ -132,105 +113,25 @@ class SPHERExImageFitsReader:
             self.close()
             raise
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the file."""
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        if self._hdul is not None:
-            self._hdul.close()
-
-    @property
-    def hdul(self) -> fits.HDUList:
-        """The file opened by astropy (`astropy.io.fits.HDUList`, opened on first use)."""
-        if self._hdul is None:
-            # No memory map: astropy refuses to map planes with BSCALE, BZERO or BLANK, the planes this
-            # path serves (plain planes are read directly); sections read only what they need anyway.
-            self._hdul, _ = open_fits(self._source, memmap=False, **self._open_kwargs)
-        return self._hdul
-
-    @property
-    def hdus(self) -> Sequence[FitsHdu]:
-        """Every HDU of the file with its header, in file order (`~collections.abc.Sequence`)."""
-        return self._layout.hdus
-
-    @property
-    def _by_name(self) -> dict[str, Any]:
-        """The first astropy HDU of each ``EXTNAME``, for subclasses reading tables."""
-        by_name: dict[str, Any] = {}
-        for hdu in self.hdul:
-            by_name.setdefault(hdu.name.upper(), hdu)
-        return by_name
-
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of every plane, numpy order (`tuple` [`int`, ...])."""
         return self._shape
 
     @property
-    def primary_header(self) -> fits.Header:
-        """Header of the primary HDU (`astropy.io.fits.Header`)."""
-        return self._layout.hdus[0].header
-
-    @property
     def image_header(self) -> fits.Header:
         """Header of the image plane (`astropy.io.fits.Header`, without tile-compression keywords)."""
         return self._image_hdu.header
 
-    def hdu_named(self, name: str) -> FitsHdu | None:
-        """Return the first extension (not the primary HDU) with an ``EXTNAME``.
-
-        Parameters
-        ----------
-        name : `str`
-            ``EXTNAME``, any case.
-
-        Returns
-        -------
-        hdu : `FitsHdu` or `None`
-            `None` if the file has no such extension.
-        """
-        hdu = self._layout.by_name.get(name.upper())
-        return hdu if hdu is not None and hdu.index > 0 else None
-
-    def remember(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Return a value derived from the headers, computed once per file (see `FitsLayout.remember`).
-
-        Parameters
-        ----------
-        key : `str`
-            What the value is, and from which HDU (e.g. ``"wcs:1"``); values for this class's planes
-            carry the HDU index in their key, so that readers of one file with other options agree.
-        compute : `~collections.abc.Callable`
-            Computes the value.
-
-        Returns
-        -------
-        value : `typing.Any`
-            Shared by every reader of the same file: copy it before handing out anything mutable.
-        """
-        return self._layout.remember(key, compute)
-
     # -- structure ---------------------------------------------------------------------------------------
 
-    def _plane_hdu(self, names: str | Sequence[str]) -> FitsHdu | None:
+    def _plane_hdu(self, names: str | Sequence[str]) -> HduView | None:
         for name in (names,) if isinstance(names, str) else names:
             hdu = self.hdu_named(name)
             if hdu is not None:
                 if not hdu.is_image:
                     raise FitsLayoutError(self.path, f"HDU {name} is a table, not an image")
-                return hdu
+                return HduView(self, hdu)
         return None
 
     def _plane_shape(self, hdu: Any, what: str) -> tuple[int, ...]:
@@ -252,42 +153,6 @@ class SPHERExImageFitsReader:
                 )
 
     # -- planes -------------------------------------------------------------------------------------------
-
-    def read_hdu_pixels(self, hdu: FitsHdu | Any, slices: tuple[slice, ...] | None) -> np.ndarray:
-        """Read the pixels of an image HDU, or a cutout of them.
-
-        Parameters
-        ----------
-        hdu : `FitsHdu` or astropy HDU
-            The plane.
-        slices : `tuple` [`slice`, ...] or `None`
-            Normalized cutout (`normalize_slices`), or `None` for the whole plane.
-
-        Returns
-        -------
-        pixels : `numpy.ndarray`
-            As stored (big-endian) for plain planes; scaled by astropy for planes with ``BSCALE``,
-            ``BZERO`` or ``BLANK``; decompressed for tile-compressed planes.
-
-        Raises
-        ------
-        FitsLayoutError
-            Raised if the pixels cannot be read (damaged or truncated file).
-        """
-        if isinstance(hdu, FitsHdu):
-            if self._fd is not None and hdu.raw_readable:
-                return read_raw_pixels(self._fd, hdu, slices, self.path)
-            hdu = hdu.hdu if hdu.hdu is not None else self.hdul[hdu.index]
-        try:
-            if slices is None:
-                data = hdu.data
-                # Whole planes never depend on the file staying in place (a memory map would).
-                return np.array(data) if self._open_kwargs.get("memmap") else data
-            return np.asarray(hdu.section[slices])
-        except PARSE_ERRORS as err:
-            raise FitsLayoutError(self.path, f"cannot read the pixels of HDU {hdu.name} ({err})") from err
-
-    _read_pixels = read_hdu_pixels
 
     def normalize_slices(self, slices: Any) -> tuple[slice, ...] | None:
         """Check a ``slices`` parameter against the image shape.
@@ -377,24 +242,7 @@ class SPHERExImageFitsReader:
         if hdu is None:
             return None
         flags = self.read_hdu_pixels(hdu, self.normalize_slices(slices))
-        name = hdu.name or hdu.index
-        blank = hdu.header.get("BLANK")
-        if flags.dtype.kind == "f" and hdu.header.get("BITPIX", 0) in (8, 16, 32) and _is_int(blank):
-            # astropy turns BLANK pixels of an integer plane into NaN, and the plane into floats.
-            flags = np.where(np.isnan(flags), blank, flags).astype(np.int64)
-            if "BZERO" in hdu.header and hdu.header["BZERO"] == 2**31 and hdu.header.get("BSCALE", 1) == 1:
-                flags = flags.astype(np.uint32)
-        if flags.dtype.kind not in "iu":
-            raise FitsLayoutError(self.path, f"HDU {name} holds {flags.dtype}, not an integer bitmask")
-        if flags.dtype.itemsize > 4 and flags.size and (flags.min() < -(2**31) or flags.max() >= 2**32):
-            raise FitsLayoutError(self.path, f"HDU {name} holds {flags.dtype}; flags must fit in int32")
-        if flags.dtype.itemsize > 4:
-            return flags.astype(np.uint32 if flags.max(initial=0) >= 2**31 else np.int32).view(np.int32)
-        if flags.dtype.kind == "u" and flags.dtype.itemsize == 4:
-            return flags.astype(np.uint32).view(np.int32)
-        if flags.dtype.itemsize < 4:
-            return flags.astype(np.int32)
-        return flags
+        return flags_as_int32(flags, hdu.header, self.path, hdu.name or str(hdu.index))
 
     def read_flag_defs(self) -> dict[str, int]:
         """Read the flag definitions (``MP_<NAME>`` keywords of the flags HDU; empty without one)."""
@@ -570,6 +418,10 @@ class SPHERExImageFitsReader:
             "mask": (self._planes["mask"], self.read_mask),
         }
         parts: dict[str, Any] = dict.fromkeys(readers)
+        if slices is not None and self._fd is not None:
+            plain = [hdu for hdu, _ in readers.values() if hdu is not None and hdu.raw_readable]
+            if len(plain) > 1 and all(len(hdu.shape) == 2 for hdu in plain):
+                prefetch_rows(self._fd, plain, slices)
         # In file order (IMAGE, FLAGS, VARIANCE as written), so that the kernel's read-ahead serves.
         for key, (hdu, read) in sorted(readers.items(), key=lambda item: _position(item[1][0])):
             if hdu is not None:
@@ -583,21 +435,6 @@ class SPHERExImageFitsReader:
         return parts
 
     # -- helpers ------------------------------------------------------------------------------------------
-
-    @contextlib.contextmanager
-    def _reporting_damage(self) -> Iterator[None]:
-        """Turn what astropy raises for damaged headers or data into `FitsLayoutError`.
-
-        astropy parses card values and reads pixels lazily, so damage can surface at any access.
-        """
-        try:
-            yield
-        except SPHERExImageError:
-            raise
-        except (FileNotFoundError, PermissionError):
-            raise
-        except PARSE_ERRORS as err:
-            raise FitsLayoutError(self.path, f"damaged file ({type(err).__name__}: {err})") from err
 
     def _is_metadata(self, keyword: str) -> bool:
         return not (is_structural_keyword(keyword) or is_wcs_keyword(keyword) or keyword == UNIT_KEYWORD)
@@ -617,15 +454,3 @@ def _position(hdu: FitsHdu | None) -> int:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _layout_from_hdulist(hdul: fits.HDUList, path: str) -> FitsLayout:
-    """Describe a file astropy opened (compressed planes, streams) in the reader's terms."""
-    hdus = []
-    for index, hdu in enumerate(hdul):
-        is_image = isinstance(hdu, fits.PrimaryHDU | fits.ImageHDU | fits.CompImageHDU)
-        shape = tuple(hdu.shape) if is_image else ()
-        name = "PRIMARY" if index == 0 else str(hdu.header.get("EXTNAME", "")).strip().upper()
-        bitpix = hdu.header.get("BITPIX", 0)
-        hdus.append(FitsHdu(index, name, hdu.header, shape, bitpix, is_image, -1, hdu))
-    return FitsLayout(path, hdus)

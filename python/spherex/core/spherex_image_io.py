@@ -31,6 +31,7 @@ def spherex_image_reader(
     key_uncertainty_type: str = "UTYPE",
     *,
     slices: Any = None,
+    image_class: type[SPHERExImage] | None = None,
     **kwd: Any,
 ) -> SPHERExImage:
     """Read a `SPHERExImage` from FITS; the ``fits`` reader of astropy's I/O registry.
@@ -55,6 +56,8 @@ def spherex_image_reader(
         Keyword of the uncertainty HDU naming its class (``UTYPE``); variance without it.
     slices : `tuple` [`slice`, ...], optional
         Cutout in numpy (row, column) order.
+    image_class : `type`, optional
+        `SPHERExImage` subclass to read (subclasses register this function with it bound).
     **kwd
         Passed to `astropy.io.fits.open` (e.g. ``ignore_missing_end=True``, ``checksum=True``).
 
@@ -74,7 +77,8 @@ def spherex_image_reader(
     """
     refused = sorted(set(kwd) & set(_REFUSED_OPEN_KEYWORDS))
     if refused:
-        raise TypeError(f"SPHERExImage.read does not support {refused}: the image must be read as stored")
+        name = (image_class or SPHERExImage).__name__
+        raise TypeError(f"{name}.read does not support {refused}: the image must be read as stored")
     options = FitsReadOptions(
         hdu=hdu,
         unit=unit,
@@ -83,7 +87,8 @@ def spherex_image_reader(
         hdu_flags=hdu_flags,
         key_uncertainty_type=key_uncertainty_type,
     )
-    return SPHERExImage.from_fits(filename, slices=slices, options=options, open_kwargs=kwd)
+    cls = SPHERExImage if image_class is None else image_class
+    return cls.from_fits(filename, slices=slices, options=options, open_kwargs=kwd)
 
 
 def spherex_image_writer(

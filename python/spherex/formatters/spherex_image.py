@@ -18,8 +18,9 @@ class SPHERExImageFormatter(FitsFormatter):
 
     Components (``image``, ``variance``, ``flags``, ``mask``, ``wcs``, ``metadata``) are read from their
     own HDU only.  The ``slices`` read parameter (a tuple of Python slices in numpy order) returns a
-    cutout of every plane with a sliced WCS, reading only the pixels needed (memory map) or, for
-    tile-compressed files, only the tiles needed.  From a remote datastore (S3, HTTP) components and
+    cutout of every plane with a sliced WCS, reading only the rows the cutout spans (one read per
+    plane) or, for tile-compressed files, only the tiles needed; headers and the WCS come from the
+    reader's per-file cache.  From a remote datastore (S3, HTTP) components and
     cutouts are read by byte ranges, without downloading the file (see `read_from_uri`); whole images
     are downloaded, through the datastore's cache.
 

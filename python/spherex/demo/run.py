@@ -19,6 +19,7 @@ from lsst.daf.butler.script import createRepo
 
 from ..instrument import SimulatorInstrument
 from ..script import DEFAULT_REGEX, ingest_simulated
+from ..script.pipeline_recovery import recover_pipeline_output
 from ..simulator import simulate
 from .plots import plot_quicklook, plot_sky_map
 
@@ -173,6 +174,9 @@ def run_demo(
 
     def run_step() -> None:
         args = ["run", "-j", str(jobs), "-p", pipeline, "-b", str(repo), "-o", OUTPUT]
+        # An earlier pipetask killed mid-run may have left an empty chain, orphan runs, temporaries.
+        for leftover in recover_pipeline_output(str(repo), OUTPUT).describe():
+            echo(f"    removed {leftover}")
         if _collection_exists(repo, OUTPUT):
             echo(f"    {OUTPUT} exists: replacing its run (--replace-run --prune-replaced=purge)")
             args += ["--replace-run", "--prune-replaced=purge"]

@@ -159,7 +159,10 @@ def test_real_killed_pipetask_is_completed_by_the_readme_commands(
     process.wait()
     found = recover_pipeline_output(repo, "subtractr")
     if found.state is OutputState.ABSENT:
-        pipetask("run", "-p", PIPELINE, "-b", repo, "-i", "rawexpr,darkr", "-o", "subtractr", cwd=tmp_path)
+        pipetask(
+            "run", "-p", PIPELINE, "-b", repo, "--register-dataset-types", "-i", "rawexpr,darkr",
+            "-o", "subtractr", cwd=tmp_path,
+        )  # fmt: skip
     else:
         pipetask(
             "run", "-p", PIPELINE, "-b", repo, "-o", "subtractr", "--extend-run", "--skip-existing",

@@ -270,3 +270,31 @@ def test_yaml_error_in_the_repository_config_is_one_line(
     assert "Traceback" not in out + err
     where = f"{config} line {len(lines) + 2}, column 1"
     assert error_lines(err) == [f"Error: {repo}: {where}: not valid YAML (did not find expected ',' or ']')"]
+
+
+@needs_linux
+@fork_ok
+def test_hot_journal_in_a_repository_the_user_cannot_write_is_explained(
+    repo: str, simulated_dir: Path
+) -> None:
+    from .test_adversarial_recovery import kill_a_writer
+
+    assert ingest_simulated(repo, [str(simulated_dir)]).ok
+    database = Path(repo) / "spherex.sqlite3"
+    kill_a_writer(database)
+    restore = read_only(Path(repo))
+    try:
+        code, out, err = butler_as_ordinary_user("query-datasets", repo, "rawexp", "--collections", "rawexpr")
+    finally:
+        restore()
+    assert code != 0
+    # query-datasets is daf_butler's command (its CLI prints the traceback); the error itself is one line.
+    (line,) = [line for line in err.splitlines() if "HotJournalError:" in line]
+    assert (
+        f"{database}: a write was interrupted (a process was killed) and its journal {database}-journal"
+        in line
+    )
+    assert "run any command that writes to the repository" in line
+    # Once a user who may write opens it, the journal is rolled back and reads work again.
+    with Butler.from_config(repo) as b:
+        assert len(b.query_datasets("rawexp", collections="rawexpr", explain=False)) == 18

@@ -76,28 +76,42 @@ def killed_before_the_chain(repo: str, output: str = "subtractr") -> Path:
     return temporary
 
 
-def test_readme_recovery_fails_on_an_empty_chain_and_recovery_then_runs(
-    tmp_path: Path, simulated_dir: Path
+def test_readme_recovery_after_a_pipetask_killed_before_filling_its_chain(
+    tmp_path: Path, simulated_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """README step 8: --extend-run fails on an empty chain; its two removal commands, then step 7, work."""
     repo = ingested_repo(tmp_path, simulated_dir)
-    temporary = killed_before_the_chain(repo)
-    with Butler.from_config(repo) as b:
-        assert inspect_pipeline_output(b, "subtractr").state is OutputState.EMPTY_CHAIN
-    # What the README says for a failed run does not work in this state (why README step 8 says so).
+    killed_before_the_chain(repo)
     failed = pipetask(
-        "run", "-p", PIPELINE, "-b", repo, "-o", "subtractr", "--extend-run", "--skip-existing",
+        "run", "-p", PIPELINE, "-b", "DATA", "-o", "subtractr", "--extend-run", "--skip-existing",
         "--clobber-outputs", cwd=tmp_path, expect=1,
     )  # fmt: skip
     assert "empty output chain" in failed.stderr
+    for command in (
+        ["remove-collections", "DATA", "subtractr", "--no-confirm"],
+        ["remove-runs", "DATA", "subtractr/*", "--no-confirm"],
+    ):
+        monkeypatch.chdir(tmp_path)
+        result = CliRunner().invoke(butler_cli, command, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+    pipetask(
+        "run", "-p", PIPELINE, "-b", "DATA", "--register-dataset-types", "-i", "rawexpr,darkr",
+        "-o", "subtractr", cwd=tmp_path,
+    )  # fmt: skip
+    check_outputs(repo, "subtractr", simulated_dir)
+
+
+def test_recovery_removes_what_a_killed_pipetask_left(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "DATA")
+    temporary = killed_before_the_chain(repo)
+    with Butler.from_config(repo) as b:
+        assert inspect_pipeline_output(b, "subtractr").state is OutputState.EMPTY_CHAIN
     found = recover_pipeline_output(repo, "subtractr")
     assert found.state is OutputState.ABSENT
     assert found.orphan_runs == ["subtractr/20261130T221709Z"] and found.temporaries == [str(temporary)]
     assert not temporary.exists()
-    pipetask(
-        "run", "-p", PIPELINE, "-b", repo, "--register-dataset-types", "-i", "rawexpr,darkr",
-        "-o", "subtractr", cwd=tmp_path,
-    )  # fmt: skip
-    check_outputs(repo, "subtractr", simulated_dir)
+    with Butler.from_config(repo) as b:
+        assert not list(b.collections.query("subtractr*"))
 
 
 def test_recovery_leaves_a_complete_chain_alone(tmp_path: Path) -> None:

@@ -147,6 +147,9 @@ def run_demo(
     pipeline = str(files("spherex") / "pipelines" / "ExamplePipeline.yaml")
 
     def qgraph_step() -> None:
+        # An earlier pipetask killed mid-run may have left an empty chain, orphan runs, temporaries.
+        for leftover in recover_pipeline_output(str(repo), OUTPUT).describe():
+            echo(f"    removed {leftover}")
         dot = directory / "qgraph.dot"
         _pipetask(
             [
@@ -174,9 +177,6 @@ def run_demo(
 
     def run_step() -> None:
         args = ["run", "-j", str(jobs), "-p", pipeline, "-b", str(repo), "-o", OUTPUT]
-        # An earlier pipetask killed mid-run may have left an empty chain, orphan runs, temporaries.
-        for leftover in recover_pipeline_output(str(repo), OUTPUT).describe():
-            echo(f"    removed {leftover}")
         if _collection_exists(repo, OUTPUT):
             echo(f"    {OUTPUT} exists: replacing its run (--replace-run --prune-replaced=purge)")
             args += ["--replace-run", "--prune-replaced=purge"]

@@ -236,3 +236,65 @@ def test_move_of_files_that_cannot_be_hard_linked_copies_then_removes(
             )
             assert stored.read_bytes() == original.read_bytes()
             assert stored.stat().st_nlink == 1  # a copy, not a link
+
+
+def test_credentials_file_readable_by_others_is_one_line(
+    repo: str, simulated_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A PostgreSQL registry whose password comes from DbAuth; daf_butler refuses a file others may read.
+    url = "postgresql://spherex@127.0.0.1:1/spherex"
+    config = Path(repo) / "butler.yaml"
+    config.write_text(config.read_text().replace("sqlite:///<butlerRoot>/spherex.sqlite3", url))
+    auth = tmp_path / "db-auth.yaml"
+    auth.write_text(f"- url: {url}\n  password: not-a-secret\n")
+    auth.chmod(0o644)
+    monkeypatch.setenv("LSST_DB_AUTH", str(auth))
+    code, out, err = butler("ingest-simulated", repo, str(simulated_dir))
+    assert code == 1
+    assert "Traceback" not in out + err
+    assert error_lines(err) == [
+        f"Error: {repo}: DbAuth configuration file {auth} has incorrect permissions: 100644; "
+        "make it private with 'chmod 600' (it holds passwords)"
+    ]
+
+
+@pytest.mark.parametrize("command", ["ingest-simulated", "ingest-spherex"])
+def test_yaml_error_in_the_repository_config_is_one_line(
+    repo: str, simulated_dir: Path, command: str
+) -> None:
+    config = Path(repo) / "butler.yaml"
+    lines = config.read_text().splitlines()
+    config.write_text("\n".join([*lines, "  broken: [unclosed", ""]))
+    code, out, err = butler(command, repo, str(simulated_dir))
+    assert code == 1
+    assert "Traceback" not in out + err
+    where = f"{config} line {len(lines) + 2}, column 1"
+    assert error_lines(err) == [f"Error: {repo}: {where}: not valid YAML (did not find expected ',' or ']')"]
+
+
+@needs_linux
+@fork_ok
+def test_hot_journal_in_a_repository_the_user_cannot_write_is_explained(
+    repo: str, simulated_dir: Path
+) -> None:
+    from .test_adversarial_recovery import kill_a_writer
+
+    assert ingest_simulated(repo, [str(simulated_dir)]).ok
+    database = Path(repo) / "spherex.sqlite3"
+    kill_a_writer(database)
+    restore = read_only(Path(repo))
+    try:
+        code, out, err = butler_as_ordinary_user("query-datasets", repo, "rawexp", "--collections", "rawexpr")
+    finally:
+        restore()
+    assert code != 0
+    # query-datasets is daf_butler's command (its CLI prints the traceback); the error itself is one line.
+    (line,) = [line for line in err.splitlines() if "HotJournalError:" in line]
+    assert (
+        f"{database}: a write was interrupted (a process was killed) and its journal {database}-journal"
+        in line
+    )
+    assert "run any command that writes to the repository" in line
+    # Once a user who may write opens it, the journal is rolled back and reads work again.
+    with Butler.from_config(repo) as b:
+        assert len(b.query_datasets("rawexp", collections="rawexpr", explain=False)) == 18

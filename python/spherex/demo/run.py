@@ -31,6 +31,7 @@ from lsst.pipe.base import Instrument
 
 from ..instrument import SimulatorInstrument
 from ..script import DEFAULT_REGEX, ingest_simulated
+from ..script.pipeline_recovery import recover_pipeline_output
 from ..simulator import simulate
 from .graph import write_grouped_dot
 from .pipetask import PipetaskError, QuantumProgress, run_pipetask
@@ -169,6 +170,9 @@ def _replacing(ctx: DemoContext) -> bool:
 
 def qgraph_step(ctx: DemoContext) -> None:
     """Build the quantum graph for the run the next step creates, and draw it grouped by exposure."""
+    # An earlier pipetask killed mid-run may have left an empty chain, orphan runs, temporaries.
+    for leftover in recover_pipeline_output(str(ctx.repo), OUTPUT).describe():
+        ctx.echo(f"    removed {leftover}")
     saved = ctx.directory / "qgraph.qg"
     args = ["qgraph", "-p", ctx.pipeline, "-b", _rel(ctx.repo), "-i", INPUTS, "-o", OUTPUT]
     args += ["--output-run", ctx.result.output_run, "--save-qgraph", _rel(saved)]

@@ -7,6 +7,7 @@ __all__ = [
     "check_run_name",
     "database_problem",
     "repository_errors",
+    "yaml_problem",
     "writeable_butler",
 ]
 
@@ -15,10 +16,14 @@ import os
 from collections.abc import Iterator
 
 import sqlalchemy.exc
+import yaml
 from lsst.daf.butler import Butler, ButlerConfig
 from lsst.daf.butler.column_spec import COLLECTION_NAME_MAX_LENGTH
+from lsst.daf.butler.registry import RegistryConfig
+from lsst.daf.butler.registry.connectionString import ConnectionStringFactory
 from lsst.daf.butler.registry.interfaces import ReadOnlyDatabaseError
 from lsst.resources import ResourcePath
+from lsst.utils.db_auth import DbAuthError, DbAuthPermissionsError
 
 RUN_NAME_FORBIDDEN = frozenset("%\\~$*?[]{},`")
 """Characters refused in a RUN collection name (see `check_run_name`)."""
@@ -109,7 +114,19 @@ def writeable_butler(repo: str | Butler) -> Butler:
         if not root.join("butler.yaml").exists():
             raise FileNotFoundError(f"{repo}: not a Butler repository (no butler.yaml)")
         _check_sqlite_writeable(repo, root)
+    _check_credentials(repo)
     return Butler.from_config(repo, writeable=True)
+
+
+def _check_credentials(repo: str) -> None:
+    """Look up the registry's DbAuth credentials (if it needs any) before daf_butler does.
+
+    daf_butler logs an error of its own when building a Butler fails; a credentials file readable by
+    others is refused here first, so that the user reads one line.
+    """
+    registry = RegistryConfig(ButlerConfig(repo))
+    if not str(registry.get("db", "")).startswith("sqlite"):
+        ConnectionStringFactory.fromConfig(registry)
 
 
 def _check_sqlite_writeable(repo: str, root: ResourcePath) -> None:
@@ -142,12 +159,23 @@ def repository_errors(repo: str | Butler) -> Iterator[None]:
     Raises
     ------
     PermissionError
-        Raised if the registry database is read-only.
+        Raised if the registry database is read-only, or if the DbAuth credentials file may be read by
+        others (daf_butler refuses it).
     OSError
         Raised if it is locked by another process or cannot be opened.
+    ValueError
+        Raised if a configuration file is not valid YAML, or DbAuth has no usable credentials.
     """
     try:
         yield
+    except DbAuthPermissionsError as err:
+        raise PermissionError(
+            f"{describe_repository(repo)}: {err}; make it private with 'chmod 600' (it holds passwords)"
+        ) from None
+    except DbAuthError as err:
+        raise ValueError(f"{describe_repository(repo)}: database credentials: {err}") from None
+    except yaml.YAMLError as err:
+        raise ValueError(f"{describe_repository(repo)}: {yaml_problem(err)}") from None
     except ReadOnlyDatabaseError as err:
         raise PermissionError(f"{describe_repository(repo)}: the repository is read-only ({err})") from None
     except sqlalchemy.exc.OperationalError as err:
@@ -158,6 +186,27 @@ def repository_errors(repo: str | Butler) -> Iterator[None]:
                 "check the permissions of the repository and its database file"
             ) from None
         raise OSError(f"{describe_repository(repo)}: registry database error: {problem}") from None
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
+    """Return a YAML error in one line: the file, line and column, and what is wrong there.
+
+    Parameters
+    ----------
+    err : `yaml.YAMLError`
+        What PyYAML raised.
+
+    Returns
+    -------
+    problem : `str`
+        For example ``butler.yaml line 75, column 1: not valid YAML (did not find expected ',' or ']')``.
+    """
+    mark = getattr(err, "problem_mark", None)
+    what = getattr(err, "problem", None) or " ".join(str(err).split())
+    if mark is None:
+        return f"a configuration file is not valid YAML ({what})"
+    name = str(mark.name).removeprefix("file://")
+    return f"{name} line {mark.line + 1}, column {mark.column + 1}: not valid YAML ({what})"
 
 
 def database_problem(err: BaseException) -> str:

@@ -106,6 +106,12 @@ def ingest_simulated(
     ``transfer="move"`` files are hard-linked (or copied, across file systems) into the datastore and the
     sources removed only after the transaction has committed, so a killed move loses nothing; running
     it again removes the sources of datasets that landed, once their stored copies are found identical.
+    Where a hard link is refused (``fs.protected_hardlinks``), the move is a copy, with the same rule.
+
+    Local paths are taken literally (a directory named ``%2E%2E`` is not ``..``); only regular files are
+    read; directory links are followed only within their location; a directory that cannot be read, a
+    location in which no file name matches ``regex``, and a source that changed between its check and
+    its transfer are each reported as failures (`spherex.script.ingest_sources`).
     """
     if ingest_type not in INGEST_TYPES:
         raise ValueError(f"Unknown ingest type {ingest_type!r}; choose one of {', '.join(INGEST_TYPES)}.")

@@ -1,0 +1,3 @@
+"""Registry database classes configured by the SPHEREx seed configs."""
+
+from .sqlite_database import *

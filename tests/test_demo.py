@@ -141,5 +141,5 @@ def test_progress_lines() -> None:
     for done in range(1, 25):
         assert progress.update(log.format(done, 24 - done) + "out of total 24 quanta.")
     assert not progress.update("INFO lsst.subtract - Subtracted dark")
-    # The first report, then nothing more often than the interval, and always the last one.
-    assert shown == ["    quanta: 1/24 done, 0 failed", "    quanta: 24/24 done, 0 failed"]
+    # The first report, then each quarter of the graph (no silence reaches the interval here).
+    assert shown == [f"    quanta: {n}/24 done, 0 failed" for n in (1, 6, 12, 18, 24)]

@@ -62,7 +62,7 @@ def main(directory: Path, exposures: int, size: int, jobs: int, seed: int, fresh
         raise click.ClickException(str(err)) from None
     click.echo("")
     click.echo("Summary")
-    click.echo(f"  repository:  {result.repo}" + ("  (reused)" if result.reused else "  (new)"))
+    click.echo(f"  repository:  {_shown(result.repo)}" + ("  (reused)" if result.reused else "  (new)"))
     click.echo(f"  collections: {', '.join(result.collections)}")
     click.echo(f"  output run:  {result.output_run}")
     click.echo("  datasets:    " + ", ".join(f"{n} {k}" for k, n in result.dataset_counts.items()))
@@ -72,4 +72,12 @@ def main(directory: Path, exposures: int, size: int, jobs: int, seed: int, fresh
     click.echo(f"    {sum(s for _, s in result.timings):7.1f} s  total")
     click.echo("  wrote:")
     for what, path in result.outputs.items():
-        click.echo(f"    {path}  ({what})")
+        click.echo(f"    {_shown(path)}  ({what})")
+
+
+def _shown(path: Path) -> str:
+    """Return ``path`` relative to the working directory when it is below it, as the steps print it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

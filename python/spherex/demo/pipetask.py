@@ -33,17 +33,19 @@ class QuantumProgress:
     echo : `~collections.abc.Callable`
         Where the progress lines go.
     live : `bool`, optional
-        Rewrite one line in place (a terminal) instead of printing a new line, at most every
-        ``interval`` seconds (a log file or a test).
+        Rewrite one line in place (a terminal).  Otherwise (a log file, a test) print a new line for
+        the first quantum, at each further quarter of the graph, at the end, and whenever ``interval``
+        seconds have passed without one.
     interval : `float`, optional
-        Seconds between printed lines when not ``live``.
+        Longest silence, in seconds, when not ``live``.
     """
 
-    def __init__(self, echo: Callable[..., None], live: bool = False, interval: float = 2.0) -> None:
+    def __init__(self, echo: Callable[..., None], live: bool = False, interval: float = 10.0) -> None:
         self._echo = echo
         self._live = live
         self._interval = interval
         self._last_shown: float | None = None
+        self._shown_quarter = 0
         self.done = self.failed = self.total = 0
 
     def line(self) -> str:
@@ -73,9 +75,16 @@ class QuantumProgress:
             self._echo("\r" + self.line(), nl=False)
             if finished:
                 self._echo("")
-        elif finished or self._last_shown is None or now - self._last_shown >= self._interval:
+            return True
+        quarter = 4 * (self.done + self.failed) // max(self.total, 1)
+        if (
+            self._last_shown is None
+            or quarter > self._shown_quarter
+            or now - self._last_shown >= self._interval
+        ):
             self._echo(self.line())
             self._last_shown = now
+            self._shown_quarter = quarter
         return True
 
 

@@ -170,7 +170,7 @@ def plot_sky_map(butler: Butler, path: Path) -> Path:
         ),
         Patch(facecolor="none", edgecolor="red", label="pixel at the centre of the first footprint"),
     ]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
     ax.set_xlabel("RA (deg)")
     ax.set_ylabel("Dec (deg)")
     ax.autoscale_view()

@@ -277,7 +277,11 @@ def _as_int32_flags(flags: Any) -> np.ndarray | None:
 
 
 def spherex_image_reader(
-    filename: str | os.PathLike | BinaryIO, slices: Any = None, **kwargs: Any
+    filename: str | os.PathLike | BinaryIO,
+    slices: Any = None,
+    *,
+    image_class: type[SPHERExImage] | None = None,
+    **kwargs: Any,
 ) -> SPHERExImage:
     """Read a `SPHERExImage` from FITS; the ``fits`` reader of astropy's I/O registry.
 
@@ -287,6 +291,8 @@ def spherex_image_reader(
         File to read (astropy's registry passes an open file).
     slices : `tuple` [`slice`, ...], optional
         Cutout in numpy (row, column) order.
+    image_class : `type`, optional
+        `SPHERExImage` subclass to read (subclasses register this function with it bound).
     **kwargs
         Not supported; present so astropy's registry can report unknown arguments clearly.
 
@@ -302,9 +308,10 @@ def spherex_image_reader(
     FitsLayoutError
         Raised if the file is not a readable SPHEREx image.
     """
+    cls = SPHERExImage if image_class is None else image_class
     if kwargs:
-        raise TypeError(f"SPHERExImage.read got unexpected arguments {sorted(kwargs)}")
-    return SPHERExImage.from_fits(filename, slices=slices)
+        raise TypeError(f"{cls.__name__}.read got unexpected arguments {sorted(kwargs)}")
+    return cls.from_fits(filename, slices=slices)
 
 
 def spherex_image_writer(

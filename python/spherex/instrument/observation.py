@@ -207,9 +207,13 @@ class ObservationMetadata:
             raise FileMetadataError(
                 name, f"GROUPNAM {group_name!r} has characters not allowed in a group name"
             )
-        exposure_time = get("EXPTIME", float)
+        # XPOSURE (the integration time, as SPHEREx Level-2 headers give it) wins over EXPTIME.
+        exposure_key = "XPOSURE" if primary.get("XPOSURE", image.get("XPOSURE")) is not None else "EXPTIME"
+        exposure_time = get(exposure_key, float)
         if not 0 < exposure_time < 86400:
-            raise FileMetadataError(name, f"EXPTIME={exposure_time} is not a plausible exposure time (s)")
+            raise FileMetadataError(
+                name, f"{exposure_key}={exposure_time} is not a plausible exposure time (s)"
+            )
         date_obs = get("DATE-OBS", str)
         try:
             begin = Time(date_obs, format="isot", scale="utc")

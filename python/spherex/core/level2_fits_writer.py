@@ -71,7 +71,8 @@ class SPHERExLevel2FitsWriter(SPHERExImageFitsWriter):
 
     def to_hdulist(self, image: SPHERExLevel2Image) -> fits.HDUList:
         """Build the HDUs: those of `SPHERExImageFitsWriter.to_hdulist`, then ``ZODI``, ``PSF`` and
-        ``WCS-WAVE`` when the image has them, with IRSA's cards (see the module documentation)."""
+        ``WCS-WAVE`` when the image has them, with IRSA's cards (see the module documentation).
+        """
         hdul = super().to_hdulist(image)
         for hdu in hdul[1:]:
             if "BUNIT" in hdu.header and not isinstance(hdu, fits.CompImageHDU):

@@ -111,7 +111,8 @@ class SPHERExLevel2Image(SPHERExImage):
     @property
     def flag_comments(self) -> dict[str, str]:
         """What each defined flag means (`dict` [`str`, `str`]): the file's own card comments, else
-        `LEVEL2_FLAG_COMMENTS`."""
+        `LEVEL2_FLAG_COMMENTS`.
+        """
         return {
             name: self._flag_comments.get(name, LEVEL2_FLAG_COMMENTS.get(name, ""))
             for name in self.flag_defs

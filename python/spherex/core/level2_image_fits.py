@@ -137,7 +137,7 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
 
     @property
     def version(self) -> str | None:
-        """The pipeline ``VERSION`` of the PRIMARY header, where IRSA's tutorial reads it (`str` or `None`)."""
+        """Pipeline ``VERSION`` from the PRIMARY header, where IRSA's tutorial reads it (`str` or `None`)."""
         value = self.primary_header.get("VERSION", self.image_header.get("VERSION"))
         return None if value is None else str(value).strip()
 
@@ -189,7 +189,9 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
                 continue
             bit, name = int(match.group(1)), str(card.value).strip().upper()
             if bit > MAX_FLAG_BIT or not isinstance(card.value, str):
-                raise FitsLayoutError(self.path, f"flag card {card.keyword} = {card.value!r} is not a flag name")
+                raise FitsLayoutError(
+                    self.path, f"flag card {card.keyword} = {card.value!r} is not a flag name"
+                )
             if flag_defs.get(name, bit) != bit:
                 raise FitsLayoutError(self.path, f"flag {name} is bit {flag_defs[name]} and bit {bit}")
             flag_defs[name] = bit
@@ -269,7 +271,9 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
             match = _ZONE_CARD.match(card.keyword)
             if match:
                 if isinstance(card.value, bool) or not isinstance(card.value, int | float):
-                    raise FitsLayoutError(self.path, f"HDU PSF: {card.keyword} = {card.value!r} is not a number")
+                    raise FitsLayoutError(
+                        self.path, f"HDU PSF: {card.keyword} = {card.value!r} is not a number"
+                    )
                 cards.setdefault(match.group(1) + match.group(2), {})[int(match.group(3))] = float(card.value)
         result = {}
         for name, by_label in cards.items():
@@ -337,7 +341,8 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
 
     def read_wavelength(self, slices: Any = None) -> np.ndarray | None:
         """Return float32 ``(2, rows, columns)`` wavelength and bandwidth maps (micron) of ``slices``,
-        computed from ``WCS-WAVE``; `None` without it."""
+        computed from ``WCS-WAVE``; `None` without it.
+        """
         lookup = self.read_spectral_lookup(slices)
         if lookup is None:
             return None

@@ -19,10 +19,13 @@ from .level2_psf import FullArrayProduct, Level2PSF
 
 
 def _fractional_index(nodes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the lower node index and the fraction towards the next node, clamped to the grid."""
-    fraction_index = np.interp(positions, nodes, np.arange(len(nodes), dtype=float))
-    lower = np.clip(np.floor(fraction_index).astype(int), 0, len(nodes) - 2)
-    return lower, fraction_index - lower
+    """Return the lower node index and the fraction towards the next node.
+
+    Beyond the end nodes (the outer half of the edge pixels) the end cell is extrapolated linearly, as
+    wcslib's ``-TAB`` lookup does.
+    """
+    lower = np.clip(np.searchsorted(nodes, positions, side="right") - 1, 0, len(nodes) - 2)
+    return lower, (positions - nodes[lower]) / (nodes[lower + 1] - nodes[lower])
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,9 @@ class SpectralLookup(FullArrayProduct):
     Notes
     -----
     Values between control points are interpolated bilinearly, which IRSA documents as accurate to
-    about 1 nm; this is also what wcslib's ``WAVE-TAB`` lookup (alternate WCS ``W``) computes.
+    about 1 nm; this is also what wcslib's ``WAVE-TAB`` lookup (alternate WCS ``W``) computes, with the
+    SIP distortion switched off as IRSA's tutorial does, linear extrapolation beyond the end nodes
+    included.
     """
 
     x: np.ndarray

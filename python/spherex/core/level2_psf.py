@@ -173,7 +173,9 @@ class Level2PSF(FullArrayProduct):
             if not np.all(np.isfinite(arrays[name])):
                 raise SPHERExImageError(f"The PSF {name.replace('_', ' ')} are not all finite numbers")
         if int(self.oversampling) < 1:
-            raise SPHERExImageError(f"The PSF oversampling must be a positive integer, not {self.oversampling}")
+            raise SPHERExImageError(
+                f"The PSF oversampling must be a positive integer, not {self.oversampling}"
+            )
         object.__setattr__(self, "cube", cube)
         for name, value in arrays.items():
             object.__setattr__(self, name, value)

@@ -28,7 +28,8 @@ class SPHERExLevel2ImageDelegate(SPHERExImageDelegate):
 
     def getComponent(self, composite: Any, componentName: str) -> Any:
         """Return ``zodi`` (array), ``psf`` (`~spherex.core.Level2PSF`), ``wavelength`` (maps) or a component
-        of `SPHERExImageDelegate`; `None` for a plane the image does not have."""
+        of `SPHERExImageDelegate`; `None` for a plane the image does not have.
+        """
         match componentName:
             case "zodi":
                 return None if composite.zodi is None else np.asarray(composite.zodi)

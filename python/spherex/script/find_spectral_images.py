@@ -99,10 +99,8 @@ def _wavelength_at(
     ``WAVE-TAB`` lookup (IRSA's recipe) gives at ``(x, y)``, reading 4 pixels of the maps.
     """
     ny, nx = shape if shape is not None else (None, None)
-    # Positions in the outer half pixel take the edge value, as the table (clamped at its nodes) does.
-    x = min(max(x, 0.0), nx - 1.0) if nx else max(x, 0.0)
-    y = min(max(y, 0.0), ny - 1.0) if ny else max(y, 0.0)
-    column, row = int(x), int(y)
+    # In the outer half of an edge pixel the edge cell is extrapolated, as wcslib does beyond the end nodes.
+    column, row = max(int(np.floor(x)), 0), max(int(np.floor(y)), 0)
     if nx:
         column = min(column, max(nx - 2, 0))
     if ny:
@@ -116,5 +114,7 @@ def _wavelength_at(
         maps, t = np.repeat(maps, 2, axis=2), 0.0
     if maps.shape[1] == 1:
         maps, s = np.repeat(maps, 2, axis=1), 0.0
-    value = (1 - s) * ((1 - t) * maps[:, 0, 0] + t * maps[:, 0, 1]) + s * ((1 - t) * maps[:, 1, 0] + t * maps[:, 1, 1])
+    value = (1 - s) * ((1 - t) * maps[:, 0, 0] + t * maps[:, 0, 1]) + s * (
+        (1 - t) * maps[:, 1, 0] + t * maps[:, 1, 1]
+    )
     return float(value[0]), float(value[1])

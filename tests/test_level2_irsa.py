@@ -173,6 +173,25 @@ def test_bad_flag_name_cards_are_named(tmp_path: Path) -> None:
         SPHERExLevel2Image.read(path)
 
 
+@pytest.mark.parametrize(
+    ("card", "value", "problem"),
+    [
+        ("YCTR_7", 93.22727273, "are not a grid"),  # an unfixed file's centres no grid: no correction
+        ("XCTR_121", None, "HDU PSF has 121 planes but XCTR_k cards"),
+        ("XCTR_3", "left", "XCTR_3 = 'left' is not a number"),
+    ],
+)
+def test_damaged_psf_zone_cards_are_named(card: str, value, problem: str, tmp_path: Path) -> None:
+    path = fixture_file(QR2_CUTOUT, tmp_path / "cutout.fits")
+    with fits.open(path, mode="update") as hdul:
+        if value is None:
+            del hdul["PSF"].header[card]
+        else:
+            hdul["PSF"].header[card] = value
+    with pytest.raises(FitsLayoutError, match=rf"^{re.escape(str(path))}: .*{re.escape(problem)}"):
+        SPHERExLevel2Image.read(path)
+
+
 def test_qr3_effective_psf_table_and_9x9_wavelength_grid(tmp_path: Path) -> None:
     # QR3 (pipeline R7, third-party reports): an EPSF table of 21 x 21 zones, 33 x 33 PSFs oversampled 5
     # times; a 9 x 9 WCS-WAVE grid.  The column holding the PSFs and every value here are MADE UP.

@@ -294,6 +294,8 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
         if not isinstance(table, fits.BinTableHDU):
             raise FitsLayoutError(self.path, f"HDU {table.name} is a {type(table).__name__}, not a table")
         data = table.data
+        if data is None or len(data) < 1:
+            raise FitsLayoutError(self.path, f"HDU {table.name} has no rows (no PSF zones)")
         names = [name.upper() for name in data.columns.names]
         arrays = [name for name in data.columns.names if np.ndim(data[name][0]) == 2]
         if "XCENTER" not in names or "YCENTER" not in names or not arrays:

@@ -32,10 +32,10 @@ from spherex.simulator.cli import main as simulate_cli
 from spherex.simulator.level2 import make_level2_image, simulate_level2
 
 from .conftest import make_repo
+from .level2_headers import QR1_FILE, fixture_file
 
 SIZE = 48
 SHAPE = dict(psf_zones=3, psf_size=11, wave_grid=7)
-REAL_HEADERS = Path(__file__).parent / "data" / "irsa_level2_2025W20_1C_0272_1D6.hdr"
 
 
 @pytest.fixture(scope="session")
@@ -55,56 +55,6 @@ def butler(*args: str, expect: int = 0) -> tuple[str, str]:
     result = CliRunner().invoke(butler_cli, list(args))
     assert result.exit_code == expect, f"exit {result.exit_code}\n{result.output}\n{result.stderr}"
     return result.stdout, result.stderr
-
-
-def real_header_file(path: Path, size: int = 64) -> Path:
-    """Write a small Level-2 file whose IMAGE and FLAGS headers are a published file's, scaled to ``size``."""
-    sections: dict[str, fits.Header] = {}
-    for line in REAL_HEADERS.read_text().splitlines():
-        if line.startswith("#"):
-            continue
-        if line.startswith("["):
-            current = sections.setdefault(line.strip("[]"), fits.Header())
-            continue
-        card = fits.Card.fromstring(line.split(" # not published")[0].ljust(80)[:80])
-        current.append(card)
-    image_header = sections["IMAGE"]
-    scale = 2040 / size
-    image_header["CRPIX1"] = image_header["CRPIX2"] = (size + 1) / 2
-    for key in ("PC1_1", "PC1_2", "PC2_1", "PC2_2"):
-        image_header[key] *= scale
-    nodes = np.round(np.linspace(1, size, 7))
-    wavelength = np.linspace(5.0, 4.42, 7)[:, None] * np.ones(7)[None, :]
-    values = np.stack([wavelength, wavelength / 128.0], axis=-1).astype(np.float32)
-    table = fits.BinTableHDU.from_columns(
-        [
-            fits.Column(name="X", format="7J", dim="(7)", array=nodes[None].astype(np.int32)),
-            fits.Column(name="Y", format="7J", dim="(7)", array=nodes[None].astype(np.int32)),
-            fits.Column(name="VALUES", format="98E", dim="(2,7,7)", array=values[None]),
-        ],
-        name="WCS-WAVE",
-    )
-    rng = np.random.default_rng(1)
-    flags = np.zeros((size, size), np.int32)
-    flags[3, 4] = 1 << 21
-    hdul = fits.HDUList(
-        [
-            fits.PrimaryHDU(),
-            fits.ImageHDU(rng.normal(1.0, 0.1, (size, size)).astype(np.float32), image_header, name="IMAGE"),
-            fits.ImageHDU(flags, sections["FLAGS"], name="FLAGS"),
-            fits.ImageHDU(
-                np.full((size, size), 0.01, np.float32),
-                fits.Header([("BUNIT", "MJy2 / sr2")]),
-                name="VARIANCE",
-            ),
-            fits.ImageHDU(
-                np.full((size, size), 0.4, np.float32), fits.Header([("BUNIT", "MJy / sr")]), name="ZODI"
-            ),
-            table,
-        ]
-    )
-    hdul.writeto(path)
-    return path
 
 
 # -- 1. the image model and its FITS layout --------------------------------------------------------------
@@ -195,22 +145,32 @@ def test_one_reader_for_poc_and_level2_layouts(tmp_path: Path) -> None:
 
 
 def test_real_published_headers_are_read(tmp_path: Path) -> None:
-    path = real_header_file(tmp_path / "level2_2025W20_1C_0272_1D6_spx_l2b-v12-2025-164.fits")
+    # A 64 x 64 piece at the origin of IRSA's QR1 file, with the cards IRSA's tutorial printed.
+    path = fixture_file(QR1_FILE, tmp_path / f"{QR1_FILE}.fits", shape=(64, 64))
     image = SPHERExLevel2Image.read(path)
     assert image.flag_defs == LEVEL2_FLAG_BITS
+    assert image.flag_comments["NONLINEAR"] == "Pixel for which a reliable nonlinearity correction"
     assert image.flag_mask("SOURCE")[3, 4] and image.flag_mask("SOURCE").sum() == 1
     assert image.meta["OBSID"] == "2025W20_1C_0272_1" and image.meta["PSF_FWHM"] == pytest.approx(
         6.5563, 1e-4
     )
+    assert image.meta["L2 N_SOURCE"] == 3986296
     assert image.wcs.wcs.ctype[0] == "RA---TAN-SIP"
     assert image.wcs.wcs.crval[0] == pytest.approx(302.19975794)
-    wavelength, _ = image.wavelength_at(0, 0)
-    assert wavelength == pytest.approx(5.0)
+    # The printed wavelength and bandpass of pixel (0, 0).
+    assert tuple(map(float, image.wavelength_at(0, 0))) == pytest.approx((5.01550913, 0.03924498), abs=1e-7)
     assert image.psf_model is None
     # A published file is real data: its exposure record will say has_simulated = False.
     observation = read_level2_observation(ResourcePath(path), Level2FileName.parse(path.name))
     assert observation.obs_id == "2025W20_1C_0272_1" and observation.detector == 6
     assert observation.simulated is False
+    # Written back, what IRSA printed is still there.
+    image.write(tmp_path / "again.fits")
+    with fits.open(tmp_path / "again.fits") as hdul:
+        assert hdul["IMAGE"].header["L2 N_SOURCE"] == 3986296
+        assert hdul["FLAGS"].header.comments["MP_NONLINEAR"] == (
+            "Pixel for which a reliable nonlinearity correction"
+        )
 
 
 def test_damaged_level2_tables_are_named(tmp_path: Path) -> None:
@@ -268,7 +228,7 @@ def test_ingest_spherex_records_components_and_idempotency(spherex_repo: str, le
             header = fits.getheader(path, "IMAGE")
             assert record.id == exposure_id_from_obsid(header["OBSID"])
             assert record.timespan.begin.utc.mjd == pytest.approx(header["MJD-BEG"], abs=1e-8)
-            assert record.exposure_time == pytest.approx(113.6)
+            assert record.exposure_time == pytest.approx(header["XPOSURE"])
             assert record.group_name == header["OBSID"].rsplit("_", 2)[0]
             assert record.has_simulated  # spherex-simulate's files say so (SIMSEED)
         ref = next(r for r in refs if r.dataId["detector"] == 4)
@@ -336,7 +296,12 @@ def test_simulate_cli_writes_irsa_names(tmp_path: Path) -> None:
     (path,) = tmp_path.glob("*.fits")
     assert re.fullmatch(r"level2_\d{4}W\d{2}_1A_0000_1D5_spx_l2b-v20-2025-299\.fits", path.name)
     psf = fits.open(path)["PSF"]
-    assert psf.data.shape == (121, 101, 101) and "XCTR_120" in psf.header
+    assert psf.data.shape == (121, 101, 101) and "XCTR_121" in psf.header and "XCTR_0" not in psf.header
+    # IRSA's pattern (93.22727273 and 186.45454546 wide for 2040 pixels), here over 32 pixels.
+    assert psf.header["XCTR_1"] == pytest.approx(0.5 * 32 / 11 + 0.5)
+    assert psf.header["XWID_1"] == pytest.approx(32 / 11 + 1) and psf.header["XWID_2"] == pytest.approx(
+        32 / 11
+    )
     assert fits.open(path)["WCS-WAVE"].header["TDIM3"] == "(2,11,11)"
 
 
@@ -357,3 +322,29 @@ def test_find_images_covering_a_position_and_their_wavelength(spherex_repo: str,
     hit = next(h for h in hits if h.ref.dataId["detector"] == 2 and h.ref.dataId["exposure"] == exposure)
     assert (hit.x, hit.y) == (pytest.approx(20.0, abs=1e-6), pytest.approx(30.0, abs=1e-6))
     assert hit.wavelength == pytest.approx(float(image.wavelength_at(20, 30)[0]), rel=1e-6)
+
+
+def test_hit_wavelength_is_irsas_wave_tab_at_the_fractional_pixel(
+    spherex_repo: str, level2_dir: Path
+) -> None:
+    ingest_spherex(spherex_repo, [str(level2_dir)])
+    path = sorted(level2_dir.glob("level2_*_0000_2D6_*.fits"))[0]
+    with fits.open(path) as hdul:
+        celestial = WCS(hdul["IMAGE"].header)
+        spectral = WCS(hdul["IMAGE"].header, fobj=hdul, key="W")
+        spectral.sip = None  # as IRSA's tutorial does for the spectral WCS
+    for x, y in [(20.37, 30.81), (0.2, 46.9), (47.4, 0.3)]:
+        ra, dec = celestial.pixel_to_world_values(x, y)
+        (hit,) = [
+            h
+            for h in find_spectral_images(spherex_repo, float(ra), float(dec))
+            if h.ref.dataId["detector"] == 6
+            and path.name.startswith(f"level2_{h.ref.dataId.records['exposure'].obs_id}")
+        ]
+        wavelength, bandwidth = spectral.pixel_to_world_values(hit.x, hit.y)
+        assert (hit.wavelength, hit.bandwidth) == (
+            pytest.approx(wavelength, abs=1e-6),
+            pytest.approx(bandwidth, abs=1e-7),
+        )
+    rounded = spectral.pixel_to_world_values(20.0, 31.0)[0]
+    assert abs(rounded - spectral.pixel_to_world_values(20.37, 30.81)[0]) > 1e-5  # the fraction matters

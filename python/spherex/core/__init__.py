@@ -14,9 +14,11 @@ from .flags import (
     read_flag_defs,
     validate_flag_defs,
 )
-from .level2_image import SPHERExLevel2Image
-from .level2_image_fits import SPHERExLevel2FitsReader, SPHERExLevel2FitsWriter, spectral_wcs_cards
-from .level2_products import Level2PSF, SpectralLookup
+from .level2_fits_writer import LEVEL2_PRIMARY_KEYWORDS, SPHERExLevel2FitsWriter
+from .level2_image import LEVEL2_FLAG_COMMENTS, SPHERExLevel2Image
+from .level2_image_fits import SPHERExLevel2FitsReader, spectral_wcs_cards
+from .level2_products import SpectralLookup
+from .level2_psf import Level2PSF, psf_labels_trusted, xfast_plane_of_labels
 from .spherex_image import SPHERExImage, spherex_image_reader, spherex_image_writer
 from .spherex_image_fits import (
     DEFAULT_UNIT,
@@ -48,6 +50,10 @@ __all__ = [
     "SPHERExLevel2FitsReader",
     "SPHERExLevel2FitsWriter",
     "Level2PSF",
+    "LEVEL2_FLAG_COMMENTS",
+    "LEVEL2_PRIMARY_KEYWORDS",
+    "psf_labels_trusted",
+    "xfast_plane_of_labels",
     "SpectralLookup",
     "spectral_wcs_cards",
     "SPHERExImageError",

@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
-__all__ = ["SPHERExLevel2Image", "level2_image_reader"]
+__all__ = ["LEVEL2_FLAG_COMMENTS", "SPHERExLevel2Image", "level2_image_reader"]
 
-import os
-from typing import Any, BinaryIO, ClassVar
+import functools
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 from astropy.io import registry
 
 from .errors import SPHERExImageError
-from .level2_image_fits import SPHERExLevel2FitsReader, SPHERExLevel2FitsWriter
+from .level2_fits_writer import SPHERExLevel2FitsWriter
+from .level2_image_fits import SPHERExLevel2FitsReader
 from .level2_products import Level2PSF, SpectralLookup
-from .spherex_image import SPHERExImage, spherex_image_writer
+from .spherex_image import SPHERExImage
+from .spherex_image_io import _always_fits, spherex_image_reader, spherex_image_writer
 
 # Set in the metadata of an image whose zodiacal light has been subtracted.
 _ZODI_SUBTRACTED = "ZODISUB"
+
+LEVEL2_FLAG_COMMENTS: Mapping[str, str] = {
+    "TRANSIENT": "Transient detected during SUR",
+    "OVERFLOW": "Overflow detected during SUR",
+    "SUR_ERROR": "Error in onboard processing",
+    "PHANTOM": "Phantom pixel",
+    "REFERENCE": "Reference pixel",
+    "NONFUNC": "Permanently unusable",
+    "DICHROIC": "Low efficiency due to dichroic",
+    "MISSING_DATA": "Onboard data lost",
+    "HOT": "Hot pixel",
+    "COLD": "Anomalously low signal",
+    "FULLSAMPLE": "Pixel full sample history is available",
+    "PHANMISS": "Phantom correction was not applied",
+    "NONLINEAR": "Nonlinearity correction cannot be applied reliably",
+    "PERSIST": "Persistent charge above threshold",
+    "OUTLIER": "Pixel flagged by Detect Outliers",
+    "SOURCE": "Pixel mapped to a known source",
+}
+"""Comments of the ``MP_<NAME>`` cards of QR2 ``FLAGS`` headers, as IRSA's tutorial "Introduction to SPHEREx
+Spectral Images" prints them (level2_2025W43_1A_0516_1D5_spx_l2b-v20-2025-299); written for flags an
+image defines without a comment of its own."""
 
 
 class SPHERExLevel2Image(SPHERExImage):
@@ -34,6 +59,9 @@ class SPHERExLevel2Image(SPHERExImage):
         PSF cube with zone centres (the ``psf`` component; not NDData's single-kernel ``psf``).
     spectral_lookup : `SpectralLookup`, optional
         The ``WCS-WAVE`` wavelength and bandwidth table.
+    flag_comments : `~collections.abc.Mapping` [`str`, `str`], optional
+        What each flag means, written as the comment of its ``MP_<NAME>`` card; `LEVEL2_FLAG_COMMENTS`
+        for the flags not given.
     **kwargs
         Further keyword arguments of `~spherex.core.SPHERExImage` (``unit``, ``uncertainty``,
         ``flags``, ``flag_defs``, ``wcs``, ``meta``).
@@ -60,12 +88,14 @@ class SPHERExLevel2Image(SPHERExImage):
         zodi: Any = None,
         psf_model: Level2PSF | None = None,
         spectral_lookup: SpectralLookup | None = None,
+        flag_comments: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         if isinstance(data, SPHERExLevel2Image):
             zodi = data.zodi if zodi is None else zodi
             psf_model = data.psf_model if psf_model is None else psf_model
             spectral_lookup = data.spectral_lookup if spectral_lookup is None else spectral_lookup
+            flag_comments = data.flag_comments if flag_comments is None else flag_comments
         super().__init__(data, *args, **kwargs)
         if zodi is not None:
             zodi = np.asarray(zodi)
@@ -77,6 +107,18 @@ class SPHERExLevel2Image(SPHERExImage):
         # Not ``psf``: NDData's ``psf`` is a single kernel array.
         self.psf_model = psf_model
         self.spectral_lookup = spectral_lookup
+        self._flag_comments = {str(k).upper(): str(v) for k, v in (flag_comments or {}).items()}
+
+    @property
+    def flag_comments(self) -> dict[str, str]:
+        """What each defined flag means (`dict` [`str`, `str`]): the file's own card comments, else
+        `LEVEL2_FLAG_COMMENTS`.
+        """
+        return {
+            name: self._flag_comments.get(name, LEVEL2_FLAG_COMMENTS.get(name, ""))
+            for name in self.flag_defs
+            if name in self._flag_comments or name in LEVEL2_FLAG_COMMENTS
+        }
 
     def _slice(self, item: Any) -> dict[str, Any]:
         kwargs = super()._slice(item)
@@ -92,6 +134,7 @@ class SPHERExLevel2Image(SPHERExImage):
         kwargs["spectral_lookup"] = (
             None if self.spectral_lookup is None else self.spectral_lookup.shifted(x0, y0)
         )
+        kwargs["flag_comments"] = self._flag_comments
         return kwargs
 
     @property
@@ -102,66 +145,76 @@ class SPHERExLevel2Image(SPHERExImage):
                 return product.origin
         return (0, 0)
 
+    def _lookup(self) -> SpectralLookup:
+        if self.spectral_lookup is None:
+            raise SPHERExImageError("This SPHEREx image has no WCS-WAVE wavelength table")
+        return self.spectral_lookup
+
     def wavelength_at(self, x: float | np.ndarray, y: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return the central wavelength and bandwidth seen by pixels.
+        """Return the central wavelength and bandwidth (micron) at 0-based pixel positions of this image,
+        fractional positions included: bilinear in ``WCS-WAVE``, as wcslib's ``WAVE-TAB`` lookup (WCS ``W``).
+
+        Raises
+        ------
+        SPHERExImageError
+            Raised if the image has no wavelength table.
+        """
+        return self._lookup().at(x, y)
+
+    def wavelength_maps(self) -> np.ndarray:
+        """Return float32 ``(2, rows, columns)`` wavelength and bandwidth maps (micron) of every pixel.
+
+        Raises
+        ------
+        SPHERExImageError
+            Raised if the image has no wavelength table.
+        """
+        return self._lookup().maps(np.shape(self.data))
+
+    def psf_zone(self, x: float | np.ndarray, y: float | np.ndarray) -> int | np.ndarray:
+        """Return the PSF zone of a pixel position, as IRSA's corrected recipe picks it (`Level2PSF.zone_at`).
 
         Parameters
         ----------
         x, y : `float` or `numpy.ndarray`
-            0-based pixel positions (column, row) in this image.
+            0-based pixel position (column, row) in this image; on a cutout, its own pixels.
 
         Returns
         -------
-        wavelength, bandwidth : `numpy.ndarray`
-            Micron, bilinear in the ``WCS-WAVE`` table.
+        zone : `int` or `numpy.ndarray`
+            0-based plane of ``psf_model.cube``: the zone whose centre is nearest the position on the full
+            array.  IRSA numbers it ``zone + 1`` (``XCTR_{zone+1}``).  Right for every release: the zones
+            of files with IRSA's PSF header error (``VERSION`` before 6.5.6 without ``+psffix1``) were
+            corrected on read.
 
         Raises
         ------
         SPHERExImageError
-            Raised if the image has no wavelength table.
+            Raised if the image has no PSF.
         """
-        if self.spectral_lookup is None:
-            raise SPHERExImageError("This SPHEREx image has no WCS-WAVE wavelength table")
-        return self.spectral_lookup.at(x, y)
-
-    def wavelength_maps(self) -> np.ndarray:
-        """Return the per-pixel wavelength and bandwidth maps.
-
-        Returns
-        -------
-        maps : `numpy.ndarray`
-            float32 ``(2, rows, columns)``, micron.
-
-        Raises
-        ------
-        SPHERExImageError
-            Raised if the image has no wavelength table.
-        """
-        if self.spectral_lookup is None:
-            raise SPHERExImageError("This SPHEREx image has no WCS-WAVE wavelength table")
-        return self.spectral_lookup.maps(np.shape(self.data))
+        if self.psf_model is None:
+            raise SPHERExImageError("This SPHEREx image has no PSF")
+        return self.psf_model.zone_at(x, y)
 
     def psf_at(self, x: float, y: float) -> np.ndarray:
-        """Return the oversampled PSF for a pixel position (that of the nearest PSF zone).
+        """Return the oversampled PSF of the zone of a pixel position: ``psf_model.cube[psf_zone(x, y)]``.
 
         Parameters
         ----------
         x, y : `float`
-            0-based pixel position (column, row) in this image.
+            0-based pixel position (column, row) in this image; on a cutout, its own pixels.
 
         Returns
         -------
         psf : `numpy.ndarray`
-            2-d PSF image, `Level2PSF.oversampling` pixels per image pixel.
+            2-d, ``psf_model.oversampling`` PSF pixels per image pixel (10 in QR1/QR2), centred, as stored.
 
         Raises
         ------
         SPHERExImageError
-            Raised if the image has no PSF cube.
+            Raised if the image has no PSF.
         """
-        if self.psf_model is None:
-            raise SPHERExImageError("This SPHEREx image has no PSF cube")
-        return self.psf_model.at(x, y)
+        return self.psf_model.cube[self.psf_zone(float(x), float(y))]
 
     def zodi_subtracted(self) -> SPHERExLevel2Image:
         """Return a copy with the zodiacal light model subtracted from the image.
@@ -195,43 +248,13 @@ class SPHERExLevel2Image(SPHERExImage):
             zodi=self.zodi,
             psf_model=self.psf_model,
             spectral_lookup=self.spectral_lookup,
+            flag_comments=self._flag_comments,
         )
 
 
-def level2_image_reader(
-    filename: str | os.PathLike | BinaryIO, slices: Any = None, **kwargs: Any
-) -> SPHERExLevel2Image:
-    """Read a `SPHERExLevel2Image` from FITS; the ``fits`` reader of astropy's I/O registry.
-
-    Parameters
-    ----------
-    filename : `str` or `os.PathLike` or file-like
-        File to read: a Level-2 file, or any layout `~spherex.core.SPHERExImage` reads.
-    slices : `tuple` [`slice`, ...], optional
-        Cutout in numpy (row, column) order.
-    **kwargs
-        Not supported; present so astropy's registry can report unknown arguments clearly.
-
-    Returns
-    -------
-    image : `SPHERExLevel2Image`
-        The image.
-
-    Raises
-    ------
-    TypeError
-        Raised for unknown keyword arguments.
-    FitsLayoutError
-        Raised if the file is not a readable SPHEREx image.
-    """
-    if kwargs:
-        raise TypeError(f"SPHERExLevel2Image.read got unexpected arguments {sorted(kwargs)}")
-    return SPHERExLevel2Image.from_fits(filename, slices=slices)
-
-
-def _always_fits(origin: str, path: Any, fileobj: Any, *args: Any, **kwargs: Any) -> bool:
-    return True
-
+level2_image_reader = functools.partial(spherex_image_reader, image_class=SPHERExLevel2Image)
+"""Read a `SPHERExLevel2Image` from FITS (``slices`` for a cutout); the ``fits`` reader of astropy's I/O
+registry, so ``SPHERExLevel2Image.read(path)`` reads a Level-2 file or any layout SPHERExImage reads."""
 
 with registry.delay_doc_updates(SPHERExLevel2Image):
     registry.register_reader("fits", SPHERExLevel2Image, level2_image_reader)

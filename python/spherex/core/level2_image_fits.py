@@ -1,45 +1,51 @@
-"""FITS layout of SPHEREx Level-2 spectral images, as IRSA publishes them: the reader and the writer.
+"""FITS layout of SPHEREx Level-2 spectral images, as IRSA publishes them: the reader.
 
 ========== ======================================================================================
-HDU        Contents
+HDU        Contents (sources: IRSA tutorials "Introduction to SPHEREx Spectral Images" and
+           "Understanding and Extracting the PSF Extension in a SPHEREx Cutout", printed outputs)
 ========== ======================================================================================
-PRIMARY    Header only.
+PRIMARY    Header only; ``VERSION`` (pipeline version, e.g. ``6.4+psffix1``).
 IMAGE      float32 calibrated surface brightness, ``BUNIT = 'MJy / sr'``, zodiacal light included;
-           the observation keywords (``OBSID``, ``DETECTOR``, ``MJD-BEG``/``MJD-AVG``/``MJD-END``);
-           the celestial WCS (``RA---TAN-SIP``), alternate WCS ``A`` (0-based pixel coordinates on
-           the full array, which cutouts shift) and ``W`` (``WAVE-TAB`` lookup into ``WCS-WAVE``).
-FLAGS      int32 bitmask, ``HIERARCH MP_<NAME> = bit`` (may be ``RICE_1`` tile-compressed).
+           the observation keywords (``OBSID``, ``DETECTOR``, times); the celestial WCS
+           (``RA---TAN-SIP``), alternate WCS ``A`` (0-based active pixel coordinates: a cutout's
+           parent pixel is ``1 + x - CRPIX1A``) and ``W`` (``WAVE-TAB`` lookup into ``WCS-WAVE``).
+FLAGS      int32 bitmask, ``HIERARCH MP_<NAME> = bit`` (QR1, QR2) or ``MSKNnnnn = '<NAME>'`` and
+           ``RICE_1`` tile compression (QR3, as public third-party readers report).
 VARIANCE   float32, ``MJy2 / sr2``.
 ZODI       float32, ``MJy / sr``: the zodiacal light model.
-PSF        float32 cube (zones, n, n), oversampled; zone centres in ``XCTR_i`` and ``YCTR_i``.
+PSF        float32 cube (zones, 101, 101), ``OVERSAMP = 10``, zones in ``XCTR_k``/``YCTR_k``/``XWID_k``/
+           ``YWID_k``; QR3 has an ``EPSF`` table instead (see `spherex.core.level2_psf`).
 WCS-WAVE   Binary table, one row: ``X``, ``Y`` (control points, 1-based pixels) and ``VALUES``
-           (wavelength and bandwidth, micron, ``TDIM = (2, nx, ny)``).
+           (wavelength and bandwidth, micron, ``TDIM = (2, nx, ny)``): 7 x 7 or 9 x 9 in QR1 files,
+           11 x 11 in QR2, 9 x 9 in QR3 (third-party report).
 ========== ======================================================================================
 
 The reader is a `~spherex.core.SPHERExImageFitsReader`, so it also reads the files of the 2020 proof of
-concept and of this package (without the Level-2 planes, which are then `None`).
+concept and of this package (without the Level-2 planes, which are then `None`).  The writer is in
+`spherex.core.level2_fits_writer`.
 """
 
 from __future__ import annotations
 
-__all__ = ["SPHERExLevel2FitsReader", "SPHERExLevel2FitsWriter", "spectral_wcs_cards"]
+__all__ = ["SPHERExLevel2FitsReader", "spectral_wcs_cards"]
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from astropy import units as u
 from astropy.io import fits
 
 from .errors import FitsLayoutError, SPHERExImageError
+from .flags import MAX_FLAG_BIT, validate_flag_defs
 from .level2_products import Level2PSF, SpectralLookup
-from .spherex_image_fits import SPHERExImageFitsReader, SPHERExImageFitsWriter, metadata_to_header, parse_unit
+from .spherex_image_fits import SPHERExImageFitsReader
 
-if TYPE_CHECKING:
-    from .level2_image import SPHERExLevel2Image
-
-_ZONE_CENTRE = re.compile(r"^([XY])CTR_(\d+)$")
+_ZONE_CARD = re.compile(r"^([XY])(CTR|WID)_(\d+)$")
+_MASK_NAME_CARD = re.compile(r"^MSKN(\d{4})$")
+_FLAG_CARD = re.compile(r"^(?:MP_(.+)|MSKN\d{4})$")
 _WAVE_TABLE = "WCS-WAVE"
+# Third-party readers report QR3's effective PSFs oversampled 5 times; no IRSA print shows the keyword.
+_EPSF_OVERSAMPLING = 5
 
 
 def spectral_wcs_cards(origin: tuple[int, int] = (0, 0)) -> list[fits.Card]:
@@ -53,8 +59,10 @@ def spectral_wcs_cards(origin: tuple[int, int] = (0, 0)) -> list[fits.Card]:
     Returns
     -------
     cards : `list` [`astropy.io.fits.Card`]
-        ``A``: 0-based active pixel coordinates.  ``W``: wavelength and bandwidth by ``-TAB`` lookup
-        into the ``WCS-WAVE`` table, indexed by 1-based full-array pixel coordinates.
+        ``A``: 0-based active pixel coordinates, as IRSA's cutouts write them: ``CRVAL1A = 0`` and
+        ``CRPIX1A = 1 - x0`` (negative for a cutout), so that IRSA's recipe ``1 + x - CRPIX1A`` gives the
+        parent pixel.  ``W``: wavelength and bandwidth by ``-TAB`` lookup into the ``WCS-WAVE`` table,
+        indexed by 1-based full-array pixel coordinates.
     """
     ox, oy = origin
     cards = [
@@ -62,14 +70,14 @@ def spectral_wcs_cards(origin: tuple[int, int] = (0, 0)) -> list[fits.Card]:
         ("WCSNAMEA", "0-based active pixel coordinates", "Coordinate system title"),
         ("CTYPE1A", "X", ""),
         ("CTYPE2A", "Y", ""),
-        ("CRPIX1A", 1.0, ""),
-        ("CRPIX2A", 1.0, ""),
-        ("CRVAL1A", float(ox), "0-based full-array column of pixel 1"),
-        ("CRVAL2A", float(oy), "0-based full-array row of pixel 1"),
+        ("CRPIX1A", float(1 - ox), "Parent x = 1 + x - CRPIX1A (0-based x)"),
+        ("CRPIX2A", float(1 - oy), "Parent y = 1 + y - CRPIX2A (0-based y)"),
+        ("CRVAL1A", 0.0, ""),
+        ("CRVAL2A", 0.0, ""),
         ("CDELT1A", 1.0, ""),
         ("CDELT2A", 1.0, ""),
         ("WCSAXESW", 2, "Number of axes of WCS W"),
-        ("WCSNAMEW", "Approximated per-pixel wavelength and bandpass", "WCS label"),
+        ("WCSNAMEW", "Approximated per-pixel wavelength and bandwidth", "WCS label"),
         ("CTYPE1W", "WAVE-TAB", "Wavelength by table lookup"),
         ("CTYPE2W", "WAVE-TAB", "Bandwidth by table lookup"),
         ("CUNIT1W", "um", ""),
@@ -93,7 +101,8 @@ def spectral_wcs_cards(origin: tuple[int, int] = (0, 0)) -> list[fits.Card]:
 
 
 class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
-    """Read SPHEREx Level-2 files (and, with the Level-2 planes absent, every layout of the base class).
+    """Read SPHEREx Level-2 files of every release (and, with the Level-2 planes absent, every layout of the
+    base class).
 
     Parameters
     ----------
@@ -112,6 +121,7 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
 
     zodi_hdu_name: str = "ZODI"
     psf_hdu_name: str = "PSF"
+    epsf_hdu_name: str = "EPSF"
     wave_hdu_name: str = _WAVE_TABLE
 
     components: tuple[str, ...] = SPHERExImageFitsReader.components + ("zodi", "psf", "wavelength")
@@ -125,6 +135,12 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
                 f"the zodi plane (HDU {hdu.name}) has shape {tuple(hdu.shape)}; the image has {self.shape}",
             )
 
+    @property
+    def version(self) -> str | None:
+        """Pipeline ``VERSION`` from the PRIMARY header, where IRSA's tutorial reads it (`str` or `None`)."""
+        value = self.primary_header.get("VERSION", self.image_header.get("VERSION"))
+        return None if value is None else str(value).strip()
+
     def origin(self, slices: Any = None) -> tuple[int, int]:
         """Return where pixel (0, 0) of the (cut out) image lies on the full array.
 
@@ -136,7 +152,8 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
         Returns
         -------
         origin : `tuple` [`int`, `int`]
-            0-based (x, y): from the alternate WCS ``A`` (which IRSA cutouts carry), plus the cutout start.
+            0-based (x, y): from the alternate WCS ``A`` (``CRVAL + CDELT * (1 - CRPIX)``, which is
+            ``1 - CRPIX1A`` in IRSA's cutouts), plus the start of ``slices``.
         """
         header = self.image_header
         ox = header.get("CRVAL1A", 0.0) + header.get("CDELT1A", 1.0) * (1.0 - header.get("CRPIX1A", 1.0))
@@ -149,73 +166,155 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
             ox += normalized[1].start
         return int(round(ox)), int(round(oy))
 
-    def read_zodi(self, slices: Any = None) -> np.ndarray | None:
-        """Read the zodiacal light model.
-
-        Parameters
-        ----------
-        slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order.
+    def read_flag_defs(self) -> dict[str, int]:
+        """Read the flag definitions: ``MP_<NAME> = bit`` (QR1, QR2) and ``MSKNnnnn = '<NAME>'`` (QR3) cards.
 
         Returns
         -------
-        zodi : `numpy.ndarray` or `None`
-            MJy/sr; `None` if the file has no ``ZODI`` HDU.
-        """
-        hdu = self._plane_hdu(self.zodi_hdu_name)
-        return None if hdu is None else self._read_pixels(hdu, self.normalize_slices(slices))
-
-    def read_psf(self, slices: Any = None) -> Level2PSF | None:
-        """Read the PSF cube and its zone centres.
-
-        Parameters
-        ----------
-        slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order (moves the origin; the cube is kept whole).
-
-        Returns
-        -------
-        psf : `Level2PSF` or `None`
-            `None` if the file has no ``PSF`` HDU.
+        flag_defs : `dict` [`str`, `int`]
+            Flag name to bit; empty if there is no ``FLAGS`` HDU or it defines no flags.
 
         Raises
         ------
         FitsLayoutError
-            Raised if the cube is not 3-d or its zone centres do not match its planes.
+            Raised if a card gives a bit outside 0-31, a name no FITS keyword can hold, or one name twice.
         """
-        hdu = self._by_name.get(self.psf_hdu_name)
+        flag_defs = super().read_flag_defs()
+        hdu = self._plane_hdu(self.flags_hdu_name)
         if hdu is None:
-            return None
-        centres: dict[str, dict[int, float]] = {"X": {}, "Y": {}}
+            return flag_defs
         for card in hdu.header.cards:
-            match = _ZONE_CENTRE.match(card.keyword)
-            if match:
-                centres[match.group(1)][int(match.group(2))] = float(card.value)
-        xs = [centres["X"][k] for k in sorted(centres["X"])]
-        ys = [centres["Y"][k] for k in sorted(centres["Y"])]
+            match = _MASK_NAME_CARD.match(card.keyword)
+            if match is None:
+                continue
+            bit, name = int(match.group(1)), str(card.value).strip().upper()
+            if bit > MAX_FLAG_BIT or not isinstance(card.value, str):
+                raise FitsLayoutError(
+                    self.path, f"flag card {card.keyword} = {card.value!r} is not a flag name"
+                )
+            if flag_defs.get(name, bit) != bit:
+                raise FitsLayoutError(self.path, f"flag {name} is bit {flag_defs[name]} and bit {bit}")
+            flag_defs[name] = bit
         try:
-            return Level2PSF(
-                np.array(hdu.data),
-                xs,
-                ys,
-                oversampling=int(hdu.header.get("OVERSAMP", 10)),
-                origin=self.origin(slices),
-            )
+            return validate_flag_defs(flag_defs)
         except SPHERExImageError as err:
-            raise FitsLayoutError(self.path, f"HDU {self.psf_hdu_name}: {err}") from err
+            raise FitsLayoutError(self.path, f"HDU {hdu.name}: {err}") from err
 
-    def read_spectral_lookup(self, slices: Any = None) -> SpectralLookup | None:
-        """Read the ``WCS-WAVE`` lookup table.
+    def read_flag_comments(self) -> dict[str, str]:
+        """Read what the flag cards say of each flag (their comments, e.g. ``Transient detected during SUR``).
+
+        Returns
+        -------
+        comments : `dict` [`str`, `str`]
+            Flag name to comment, for flags whose card has one.
+        """
+        hdu = self._plane_hdu(self.flags_hdu_name)
+        comments = {}
+        for card in () if hdu is None else hdu.header.cards:
+            match = _FLAG_CARD.match(card.keyword)
+            if match and card.comment:
+                name = match.group(1) or str(card.value).strip()
+                comments[name.upper()] = card.comment
+        return comments
+
+    def read_zodi(self, slices: Any = None) -> np.ndarray | None:
+        """Read the zodiacal light model (MJy/sr) of ``slices``; `None` without a ``ZODI`` HDU."""
+        hdu = self._plane_hdu(self.zodi_hdu_name)
+        return None if hdu is None else self._read_pixels(hdu, self.normalize_slices(slices))
+
+    def read_psf(self, slices: Any = None) -> Level2PSF | None:
+        """Read the PSF with each plane's zone, correct for every release.
 
         Parameters
         ----------
         slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order (moves the origin).
+            Cutout in numpy (row, column) order (moves the origin; the PSFs are kept whole).
 
         Returns
         -------
-        lookup : `SpectralLookup` or `None`
-            `None` if the file has no ``WCS-WAVE`` HDU.
+        psf : `Level2PSF` or `None`
+            From the ``PSF`` cube, its zone labels corrected as IRSA's notice says unless `version` is
+            ``+psffix1`` or 6.5.6 and later; or from a QR3 ``EPSF`` table.  `None` if the file has neither.
+
+        Raises
+        ------
+        FitsLayoutError
+            Raised if the cube is not 3-d, its zone cards do not match its planes, or (for a file with the
+            PSF header error) its zone centres are not a grid.
+        """
+        hdu = self._plane_hdu(self.psf_hdu_name)
+        try:
+            if hdu is not None:
+                cards = self._zone_cards(hdu.header, len(hdu.data) if hdu.data is not None else 0)
+                return Level2PSF.from_labels(
+                    np.array(hdu.data),
+                    cards["XCTR"],
+                    cards["YCTR"],
+                    version=self.version,
+                    oversampling=int(hdu.header.get("OVERSAMP", 10)),
+                    origin=self.origin(slices),
+                    x_widths=cards.get("XWID"),
+                    y_widths=cards.get("YWID"),
+                )
+            table = self._by_name.get(self.epsf_hdu_name)
+            return None if table is None else self._read_epsf(table, slices)
+        except (SPHERExImageError, ValueError, TypeError) as err:
+            if isinstance(err, FitsLayoutError):
+                raise
+            name = self.psf_hdu_name if hdu is not None else self.epsf_hdu_name
+            raise FitsLayoutError(self.path, f"HDU {name}: {err}") from err
+
+    def _zone_cards(self, header: fits.Header, planes: int) -> dict[str, np.ndarray]:
+        """Return ``XCTR``/``YCTR`` (and ``XWID``/``YWID`` when complete) in label order, checked."""
+        cards: dict[str, dict[int, float]] = {}
+        for card in header.cards:
+            match = _ZONE_CARD.match(card.keyword)
+            if match:
+                if isinstance(card.value, bool) or not isinstance(card.value, int | float):
+                    raise FitsLayoutError(
+                        self.path, f"HDU PSF: {card.keyword} = {card.value!r} is not a number"
+                    )
+                cards.setdefault(match.group(1) + match.group(2), {})[int(match.group(3))] = float(card.value)
+        result = {}
+        for name, by_label in cards.items():
+            labels = sorted(by_label)
+            # IRSA numbers the zones from 1; this package's files before 2026-11 numbered them from 0.
+            if labels != list(range(labels[0], labels[0] + planes)) or labels[0] not in (0, 1):
+                if name in ("XWID", "YWID"):
+                    continue
+                raise FitsLayoutError(
+                    self.path, f"HDU PSF has {planes} planes but {name}_k cards {labels[:3]}...{labels[-1:]}"
+                )
+            result[name] = np.array([by_label[label] for label in labels])
+        if "XCTR" not in result or "YCTR" not in result:
+            raise FitsLayoutError(self.path, "HDU PSF has no XCTR_k/YCTR_k zone centre cards")
+        return result
+
+    def _read_epsf(self, table: Any, slices: Any) -> Level2PSF:
+        if not isinstance(table, fits.BinTableHDU):
+            raise FitsLayoutError(self.path, f"HDU {table.name} is a {type(table).__name__}, not a table")
+        data = table.data
+        if data is None or len(data) < 1:
+            raise FitsLayoutError(self.path, f"HDU {table.name} has no rows (no PSF zones)")
+        names = [name.upper() for name in data.columns.names]
+        arrays = [name for name in data.columns.names if np.ndim(data[name][0]) == 2]
+        if "XCENTER" not in names or "YCENTER" not in names or not arrays:
+            raise FitsLayoutError(
+                self.path, f"HDU {table.name} needs XCENTER, YCENTER and a 2-d PSF column; has {names}"
+            )
+        widths = {key: data[key] for key in ("XWIDTH", "YWIDTH") if key in names}
+        return Level2PSF(
+            np.asarray(data[arrays[0]]),
+            data["XCENTER"],
+            data["YCENTER"],
+            oversampling=int(table.header.get("OVERSAMP", _EPSF_OVERSAMPLING)),
+            origin=self.origin(slices),
+            x_widths=widths.get("XWIDTH"),
+            y_widths=widths.get("YWIDTH"),
+        )
+
+    def read_spectral_lookup(self, slices: Any = None) -> SpectralLookup | None:
+        """Read the ``WCS-WAVE`` lookup table (its origin moved to ``slices``); `None` without one.
 
         Raises
         ------
@@ -230,31 +329,21 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
                 self.path, f"HDU {self.wave_hdu_name} is a {type(hdu).__name__}, not a table"
             )
         names = [name.upper() for name in hdu.columns.names]
-        missing = {"X", "Y", "VALUES"} - set(names)
-        if missing or len(hdu.data) < 1:
+        if {"X", "Y", "VALUES"} - set(names) or len(hdu.data) < 1:
             raise FitsLayoutError(
                 self.path, f"HDU {self.wave_hdu_name} needs one row with columns X, Y, VALUES; has {names}"
             )
         row = hdu.data[0]
         x, y = np.ravel(row["X"]), np.ravel(row["Y"])
-        values = np.asarray(row["VALUES"], dtype=float).reshape(len(y), len(x), 2)
         try:
+            values = np.asarray(row["VALUES"], dtype=float).reshape(len(y), len(x), 2)
             return SpectralLookup(x, y, values, origin=self.origin(slices))
-        except SPHERExImageError as err:
+        except (SPHERExImageError, ValueError) as err:
             raise FitsLayoutError(self.path, f"HDU {self.wave_hdu_name}: {err}") from err
 
     def read_wavelength(self, slices: Any = None) -> np.ndarray | None:
-        """Return per-pixel wavelength and bandwidth maps computed from ``WCS-WAVE``.
-
-        Parameters
-        ----------
-        slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order.
-
-        Returns
-        -------
-        maps : `numpy.ndarray` or `None`
-            float32 ``(2, rows, columns)``, micron; `None` without a ``WCS-WAVE`` HDU.
+        """Return float32 ``(2, rows, columns)`` wavelength and bandwidth maps (micron) of ``slices``,
+        computed from ``WCS-WAVE``; `None` without it.
         """
         lookup = self.read_spectral_lookup(slices)
         if lookup is None:
@@ -283,88 +372,6 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
             zodi=self.read_zodi(slices),
             psf_model=self.read_psf(slices),
             spectral_lookup=self.read_spectral_lookup(slices),
+            flag_comments=self.read_flag_comments(),
         )
         return parts
-
-
-class SPHERExLevel2FitsWriter(SPHERExImageFitsWriter):
-    """Write a `~spherex.core.SPHERExLevel2Image` in IRSA's Level-2 layout.
-
-    Observation metadata go to the ``IMAGE`` header (as in IRSA's files), the primary HDU stays empty.
-
-    Parameters
-    ----------
-    compression : `str`, optional
-        Tile-compression algorithm for the image planes (``RICE_1`` ...).
-    quantize_level : `float`, optional
-        Quantization of floating point planes when compressing.
-    checksum : `bool`, optional
-        Write ``CHECKSUM`` and ``DATASUM`` keywords in every HDU.
-    """
-
-    def to_hdulist(self, image: SPHERExLevel2Image) -> fits.HDUList:
-        """Build the HDUs of a Level-2 image.
-
-        Parameters
-        ----------
-        image : `~spherex.core.SPHERExLevel2Image`
-            Image to convert.
-
-        Returns
-        -------
-        hdul : `astropy.io.fits.HDUList`
-            ``PRIMARY``, ``IMAGE``, ``FLAGS``, ``VARIANCE``, then ``ZODI``, ``PSF`` and ``WCS-WAVE`` when
-            the image has them.
-        """
-        hdul = super().to_hdulist(image)
-        image_header = hdul["IMAGE"].header
-        # IRSA spells units as astropy's generic format does: 'MJy / sr', 'MJy2 / sr2'.
-        for hdu in hdul[1:]:
-            if "BUNIT" in hdu.header and not isinstance(hdu, fits.CompImageHDU):
-                hdu.header["BUNIT"] = _generic_unit(hdu.header["BUNIT"])
-        image_header.extend(metadata_to_header(image.meta).cards, update=True)
-        lookup = getattr(image, "spectral_lookup", None)
-        psf = getattr(image, "psf_model", None)
-        origin = lookup.origin if lookup is not None else (psf.origin if psf is not None else (0, 0))
-        if lookup is not None:
-            image_header.extend(spectral_wcs_cards(origin))
-        zodi = getattr(image, "zodi", None)
-        if zodi is not None:
-            header = fits.Header([("BUNIT", hdul["IMAGE"].header["BUNIT"], "Zodiacal light model")])
-            hdul.append(self._plane_hdu(np.asarray(zodi, dtype=np.float32), header, "ZODI"))
-        if psf is not None:
-            header = fits.Header([("OVERSAMP", psf.oversampling, "PSF pixels per image pixel")])
-            for index, (xc, yc) in enumerate(zip(psf.x_centers, psf.y_centers, strict=True)):
-                header[f"XCTR_{index}"] = (float(xc), f"Zone {index} centre x, 1-based array pixel")
-                header[f"YCTR_{index}"] = (float(yc), f"Zone {index} centre y, 1-based array pixel")
-            hdul.append(fits.ImageHDU(np.asarray(psf.cube, dtype=np.float32), header, name="PSF"))
-        if lookup is not None:
-            hdul.append(_wave_table(lookup))
-        return hdul
-
-    def _primary_header(self, image: SPHERExLevel2Image) -> fits.Header:
-        return fits.Header()
-
-
-def _wave_table(lookup: SpectralLookup) -> fits.BinTableHDU:
-    nx, ny = len(lookup.x), len(lookup.y)
-    columns = [
-        fits.Column(
-            name="X", format=f"{nx}J", dim=f"({nx})", array=np.round(lookup.x)[None, :].astype(np.int32)
-        ),
-        fits.Column(
-            name="Y", format=f"{ny}J", dim=f"({ny})", array=np.round(lookup.y)[None, :].astype(np.int32)
-        ),
-        fits.Column(
-            name="VALUES",
-            format=f"{2 * nx * ny}E",
-            dim=f"(2,{nx},{ny})",
-            array=lookup.values.astype(np.float32)[None, ...],
-        ),
-    ]
-    return fits.BinTableHDU.from_columns(columns, name=_WAVE_TABLE)
-
-
-def _generic_unit(text: str) -> str:
-    unit = parse_unit(text)
-    return text if isinstance(unit, u.UnrecognizedUnit) else unit.to_string()

@@ -1,4 +1,5 @@
-"""Per-image calibration products of SPHEREx Level-2 files: the spectral lookup table and the PSF cube.
+"""Per-image calibration products of SPHEREx Level-2 files: the spectral lookup table (and the PSF, from
+`spherex.core.level2_psf`).
 
 Both describe the full 2040 x 2040 detector array.  A cutout keeps them whole and records where its
 pixel (0, 0) lies on the array (``origin``, 0-based, as the alternate WCS ``A`` of IRSA files does), so
@@ -9,22 +10,26 @@ from __future__ import annotations
 
 __all__ = ["Level2PSF", "SpectralLookup"]
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import SPHERExImageError
+from .level2_psf import FullArrayProduct, Level2PSF
 
 
 def _fractional_index(nodes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the lower node index and the fraction towards the next node, clamped to the grid."""
-    fraction_index = np.interp(positions, nodes, np.arange(len(nodes), dtype=float))
-    lower = np.clip(np.floor(fraction_index).astype(int), 0, len(nodes) - 2)
-    return lower, fraction_index - lower
+    """Return the lower node index and the fraction towards the next node.
+
+    Beyond the end nodes (the outer half of the edge pixels) the end cell is extrapolated linearly, as
+    wcslib's ``-TAB`` lookup does.
+    """
+    lower = np.clip(np.searchsorted(nodes, positions, side="right") - 1, 0, len(nodes) - 2)
+    return lower, (positions - nodes[lower]) / (nodes[lower + 1] - nodes[lower])
 
 
 @dataclass(frozen=True)
-class SpectralLookup:
+class SpectralLookup(FullArrayProduct):
     """The ``WCS-WAVE`` table: central wavelength and bandwidth on a grid of control points.
 
     Parameters
@@ -41,7 +46,9 @@ class SpectralLookup:
     Notes
     -----
     Values between control points are interpolated bilinearly, which IRSA documents as accurate to
-    about 1 nm; this is also what wcslib's ``WAVE-TAB`` lookup (alternate WCS ``W``) computes.
+    about 1 nm; this is also what wcslib's ``WAVE-TAB`` lookup (alternate WCS ``W``) computes, with the
+    SIP distortion switched off as IRSA's tutorial does, linear extrapolation beyond the end nodes
+    included.
     """
 
     x: np.ndarray
@@ -108,103 +115,3 @@ class SpectralLookup:
         rows, columns = shape
         wavelength, bandwidth = self.at(np.arange(columns)[None, :], np.arange(rows)[:, None])
         return np.stack([wavelength, bandwidth]).astype(np.float32)
-
-    def shifted(self, dx: int, dy: int) -> SpectralLookup:
-        """Return the lookup of a cutout starting ``(dx, dy)`` pixels into this image.
-
-        Parameters
-        ----------
-        dx, dy : `int`
-            0-based column and row of the cutout's first pixel in this image.
-
-        Returns
-        -------
-        lookup : `SpectralLookup`
-            The same table with the origin moved.
-        """
-        return replace(self, origin=(self.origin[0] + dx, self.origin[1] + dy))
-
-
-@dataclass(frozen=True)
-class Level2PSF:
-    """The ``PSF`` cube: oversampled PSFs of zones of the array, with the zone centres.
-
-    Parameters
-    ----------
-    cube : `numpy.ndarray`
-        Shape ``(zones, n, n)``; real files hold 121 zones (11 x 11) of 101 x 101 pixels.
-    x_centers, y_centers : `numpy.ndarray`
-        Zone centres, 1-based FITS pixel coordinates of the full array (``XCTR_i``, ``YCTR_i``).
-    oversampling : `int`, optional
-        PSF pixels per image pixel (10 in real files).
-    origin : `tuple` [`int`, `int`], optional
-        0-based (x, y) position on the full array of this image's pixel (0, 0).
-    """
-
-    cube: np.ndarray
-    x_centers: np.ndarray
-    y_centers: np.ndarray
-    oversampling: int = 10
-    origin: tuple[int, int] = (0, 0)
-
-    def __post_init__(self) -> None:
-        cube = np.asarray(self.cube)
-        xc = np.asarray(self.x_centers, dtype=float)
-        yc = np.asarray(self.y_centers, dtype=float)
-        if cube.ndim != 3:
-            raise SPHERExImageError(f"The PSF cube must be 3-d (zones, y, x), not shape {cube.shape}")
-        if xc.shape != (cube.shape[0],) or yc.shape != (cube.shape[0],):
-            raise SPHERExImageError(
-                f"The PSF cube has {cube.shape[0]} zones but {xc.size} x and {yc.size} y zone centres"
-            )
-        object.__setattr__(self, "cube", cube)
-        object.__setattr__(self, "x_centers", xc)
-        object.__setattr__(self, "y_centers", yc)
-        object.__setattr__(self, "origin", (int(self.origin[0]), int(self.origin[1])))
-
-    def zone_at(self, x: float, y: float) -> int:
-        """Return the zone whose centre is nearest a pixel.
-
-        Parameters
-        ----------
-        x, y : `float`
-            0-based pixel position (column, row) in this image.
-
-        Returns
-        -------
-        zone : `int`
-            Index into `cube`.
-        """
-        px = x + self.origin[0] + 1.0
-        py = y + self.origin[1] + 1.0
-        return int(np.argmin((self.x_centers - px) ** 2 + (self.y_centers - py) ** 2))
-
-    def at(self, x: float, y: float) -> np.ndarray:
-        """Return the oversampled PSF for a pixel position.
-
-        Parameters
-        ----------
-        x, y : `float`
-            0-based pixel position (column, row) in this image.
-
-        Returns
-        -------
-        psf : `numpy.ndarray`
-            The PSF of the zone nearest the position, ``oversampling`` pixels per image pixel.
-        """
-        return self.cube[self.zone_at(x, y)]
-
-    def shifted(self, dx: int, dy: int) -> Level2PSF:
-        """Return the PSF of a cutout starting ``(dx, dy)`` pixels into this image.
-
-        Parameters
-        ----------
-        dx, dy : `int`
-            0-based column and row of the cutout's first pixel in this image.
-
-        Returns
-        -------
-        psf : `Level2PSF`
-            The same cube with the origin moved.
-        """
-        return replace(self, origin=(self.origin[0] + dx, self.origin[1] + dy))

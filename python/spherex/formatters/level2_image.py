@@ -14,7 +14,8 @@ class SPHERExLevel2ImageFormatter(SPHERExImageFormatter):
     """Read and write SPHEREx Level-2 spectral images.
 
     Components: those of `SPHERExImageFormatter` plus ``zodi`` (zodiacal light model), ``psf``
-    (`~spherex.core.Level2PSF`: the PSF cube and its zone centres) and ``wavelength`` (per-pixel
+    (`~spherex.core.Level2PSF`: the PSF planes and their zones, corrected on read for files with IRSA's
+    PSF header error, so that ``psf.zone_at`` is IRSA's zone less one) and ``wavelength`` (per-pixel
     wavelength and bandwidth maps, micron, ``(2, rows, columns)``, computed from ``WCS-WAVE``).  The
     ``slices`` parameter cuts every plane, and moves the origin of the PSF and wavelength table so that
     they answer for the same pixels of the full array; ``butler.get(ref.makeComponentRef("wavelength"),

@@ -39,6 +39,9 @@ class SPHERExImageDelegate(StorageClassDelegate):
         The ``SPHERExImage`` storage class.
     """
 
+    image_class: type[SPHERExImage] = SPHERExImage
+    """Images this delegate accepts; subclasses for richer images replace it."""
+
     def can_accept(self, inMemoryDataset: Any) -> bool:
         """Tell whether an object can be stored without conversion.
 
@@ -52,7 +55,7 @@ class SPHERExImageDelegate(StorageClassDelegate):
         accepts : `bool`
             `True` for `~spherex.core.SPHERExImage` instances.
         """
-        return isinstance(inMemoryDataset, SPHERExImage)
+        return isinstance(inMemoryDataset, self.image_class)
 
     def getComponent(self, composite: Any, componentName: str) -> Any:
         """Return one component of an image.
@@ -170,7 +173,12 @@ class SPHERExImageDelegate(StorageClassDelegate):
             mask=components.get("mask"),
             wcs=components.get("wcs"),
             meta=meta,
+            **self._assembly_arguments(components),
         )
+
+    def _assembly_arguments(self, components: Mapping[str, Any]) -> dict[str, Any]:
+        """Return further constructor arguments from components of subclasses' storage classes."""
+        return {}
 
     def handleParameters(self, inMemoryDataset: Any, parameters: Mapping[str, Any] | None = None) -> Any:
         """Apply the ``slices`` parameter to an image in memory.

@@ -48,7 +48,6 @@ LEVEL2_FILENAME = "level2_{obs_id}D{detector}_spx_l2b-v{version}-{processing_dat
 """Name of a Level-2 spectral image file (`str.format` template)."""
 
 _OBSID = re.compile(r"^(\d{4})W(\d{2})_(\d)([A-Z])_(\d{4})_(\d)$")
-_EXPOSURE_TIME_S = 113.6
 
 
 def exposure_id_from_obsid(obs_id: str) -> int:
@@ -189,8 +188,9 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
     Returns
     -------
     metadata : `ObservationMetadata`
-        Exposure id from the OBSID, timespan from ``MJD-BEG``/``MJD-END``, footprint from the celestial
-        WCS, boresight = the array centre; ``group_name`` is the planning period.
+        Exposure id from the OBSID, timespan from ``MJD-BEG``/``MJD-END``, exposure time from ``XPOSURE``
+        (the integration time), footprint from the celestial WCS, boresight = the array centre;
+        ``group_name`` is the planning period.
 
     Raises
     ------
@@ -249,10 +249,16 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
         raise FileMetadataError(
             path, f"TIMESYS={header.get('TIMESYS')!r} is not a time scale astropy knows"
         ) from None
-    exposure_time = header_value(path, "EXPTIME", header)
-    exposure_time = check_exposure_time(
-        path, (end_mjd - begin_mjd) * 86400.0 if exposure_time is None else exposure_time
-    )
+    # XPOSURE is the integration time (113.58 s), shorter than the MJD-BEG..MJD-END span (118.2 s) that
+    # the timespan keeps; EXPTIME is read for files of other producers.
+    span = (end_mjd - begin_mjd) * 86400.0
+    keyword = next((key for key in ("XPOSURE", "EXPTIME") if key in header), None)
+    exposure_time = span if keyword is None else header_value(path, keyword, header)
+    exposure_time = check_exposure_time(path, exposure_time, keyword or "MJD-END - MJD-BEG")
+    if exposure_time > span + 1e-3:
+        raise FileMetadataError(
+            path, f"{keyword}={exposure_time} s is not within the MJD-BEG..MJD-END span of the exposure"
+        )
 
     shape = (header.get("NAXIS2"), header.get("NAXIS1"))
     if header.get("NAXIS") != 2 or not all(isinstance(n, int) and n > 0 for n in shape):

@@ -86,7 +86,7 @@ def header_value(name: str, key: str, *headers: fits.Header) -> Any:
     return None
 
 
-def check_exposure_time(name: str, value: Any) -> float:
+def check_exposure_time(name: str, value: Any, key: str = "EXPTIME") -> float:
     """Return an exposure time in seconds, or refuse it.
 
     Parameters
@@ -94,7 +94,9 @@ def check_exposure_time(name: str, value: Any) -> float:
     name : `str`
         The file, for messages.
     value : `typing.Any`
-        The ``EXPTIME`` header value.
+        The header value.
+    key : `str`, optional
+        Its keyword (``EXPTIME``, or ``XPOSURE`` in SPHEREx Level-2 files), for messages.
 
     Returns
     -------
@@ -107,15 +109,15 @@ def check_exposure_time(name: str, value: Any) -> float:
         Raised if the value is not a number (``'abc'``), not finite, or not plausible (-5, 1e300).
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise FileMetadataError(name, f"header keyword EXPTIME={value!r} is not a number")
+        raise FileMetadataError(name, f"header keyword {key}={value!r} is not a number")
     try:
         seconds = float(value)
     except ValueError:
-        raise FileMetadataError(name, f"header keyword EXPTIME={value!r} is not a number") from None
+        raise FileMetadataError(name, f"header keyword {key}={value!r} is not a number") from None
     if not math.isfinite(seconds):
-        raise FileMetadataError(name, f"header keyword EXPTIME={value!r} is not finite")
+        raise FileMetadataError(name, f"header keyword {key}={value!r} is not finite")
     if not 0 < seconds < _MAX_EXPOSURE_TIME_S:
-        raise FileMetadataError(name, f"EXPTIME={seconds:g} is not a plausible exposure time (s)")
+        raise FileMetadataError(name, f"{key}={seconds:g} is not a plausible exposure time (s)")
     return seconds
 
 
@@ -344,7 +346,9 @@ class ObservationMetadata:
             raise FileMetadataError(
                 name, f"GROUPNAM {group_name!r} has characters not allowed in a group name"
             )
-        exposure_time = check_exposure_time(name, get("EXPTIME", float))
+        # XPOSURE (the integration time, as SPHEREx Level-2 headers give it) wins over EXPTIME.
+        exposure_key = "XPOSURE" if primary.get("XPOSURE", image.get("XPOSURE")) is not None else "EXPTIME"
+        exposure_time = check_exposure_time(name, get(exposure_key, float), exposure_key)
         try:
             timespan = observation_timespan(get("DATE-OBS", str), exposure_time)
         except ValueError as err:

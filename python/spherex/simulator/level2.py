@@ -9,6 +9,7 @@ them, so that ``butler ingest-spherex`` and the tests run without network access
 from __future__ import annotations
 
 __all__ = [
+    "LEVEL2_PIPELINE_VERSION",
     "LEVEL2_PSF_OVERSAMPLING",
     "LEVEL2_VERSION",
     "make_level2_image",
@@ -37,6 +38,10 @@ LEVEL2_VERSION = 20
 
 LEVEL2_PSF_OVERSAMPLING = 10
 """PSF pixels per image pixel, as in IRSA's files."""
+
+LEVEL2_PIPELINE_VERSION = "6.4+psffix1"
+"""PRIMARY ``VERSION`` of simulated files: that of the l2b-v20 cutout IRSA's PSF tutorial prints (a re-issued
+file whose PSF zone labels are right, as the simulator's are)."""
 
 # MJy/sr per electron/s: puts the simulated zodiacal light near the ~0.1-1 MJy/sr of real images.
 _CALIBRATION = 0.02
@@ -92,7 +97,8 @@ def make_level2_image(
     psf_size : `int`, optional
         Pixels per side of each oversampled PSF (101 as IRSA's).
     wave_grid : `int`, optional
-        Control points per side of the wavelength table (7 in QR1, 11 in QR2).
+        Control points per side of the wavelength table (7 or 9 in the QR1 files IRSA's tutorials print,
+        11 in QR2).
 
     Returns
     -------
@@ -119,13 +125,27 @@ def make_level2_image(
     sigma = psf_sigma_pixels(detector, pointing.jitter) * LEVEL2_PSF_OVERSAMPLING
     grid = (np.arange(psf_size) - (psf_size - 1) / 2) ** 2
     kernel = np.exp(-(grid[:, None] + grid[None, :]) / (2 * sigma**2))
-    centres = (np.arange(psf_zones) + 0.5) * size / psf_zones + 0.5
+    # Zones as in IRSA's PSF headers: XCTR of zone i is (i + 0.5) * 2040 / 11 + 0.5 (93.227, 278.682, ...),
+    # the first zone one pixel wider than the others (XWID 186.45, then 185.45).  Planes x-fast.
+    step = size / psf_zones
+    centres = (np.arange(psf_zones) + 0.5) * step + 0.5
+    widths = np.full(psf_zones, step)
+    widths[0] += 1.0
     cx, cy = np.meshgrid(centres, centres)
+    wx, wy = np.meshgrid(widths, widths)
     cube = np.repeat((kernel / kernel.sum())[None].astype(np.float32), psf_zones**2, axis=0)
-    psf = Level2PSF(cube, cx.ravel(), cy.ravel(), oversampling=LEVEL2_PSF_OVERSAMPLING)
+    psf = Level2PSF(
+        cube,
+        cx.ravel(),
+        cy.ravel(),
+        oversampling=LEVEL2_PSF_OVERSAMPLING,
+        x_widths=wx.ravel(),
+        y_widths=wy.ravel(),
+    )
 
     begin, end = pointing.start, pointing.end
     meta = [
+        ("VERSION", LEVEL2_PIPELINE_VERSION, "Pipeline version"),
         ("TELESCOP", "SPHEREx", "Telescope"),
         ("OBSID", simulated_obsid(exposure, seed), "Observation id"),
         ("DETECTOR", detector, "Detector array (1-6)"),
@@ -134,7 +154,7 @@ def make_level2_image(
         ("MJD-AVG", float((begin.mjd + end.mjd) / 2), "[d] Middle of the exposure"),
         ("MJD-END", float(end.mjd), "[d] End of the exposure"),
         ("DATE-BEG", begin.isot, "Start of the exposure"),
-        ("EXPTIME", pointing.exptime, "[s] Integration time"),
+        ("XPOSURE", pointing.exptime, "[s] Integration time"),
         ("PSF_FWHM", float(2.3548 * sigma / LEVEL2_PSF_OVERSAMPLING * 6.15), "[arcsec] PSF FWHM"),
         ("SIMSEED", seed, "Simulator seed: this file is simulated"),
     ]

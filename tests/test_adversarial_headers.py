@@ -114,11 +114,12 @@ def level2_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize(
     ("keyword", "card", "problem"),
     [
-        ("EXPTIME", b"EXPTIME = 'abc'", "header keyword EXPTIME='abc' is not a number"),
-        ("EXPTIME", b"EXPTIME =                  NaN", "EXPTIME"),
-        ("EXPTIME", b"EXPTIME =                 -5.0", "EXPTIME=-5 is not a plausible exposure time (s)"),
-        ("EXPTIME", b"EXPTIME =               1E+300", "EXPTIME=1e+300 is not a plausible exposure time (s)"),
-        ("EXPTIME", b"EXPTIME = 12.3.4", "Unparsable card (EXPTIME)"),
+        # SPHEREx Level-2 headers carry the integration time as XPOSURE, not EXPTIME.
+        ("XPOSURE", b"XPOSURE = 'abc'", "header keyword XPOSURE='abc' is not a number"),
+        ("XPOSURE", b"XPOSURE =                  NaN", "XPOSURE"),
+        ("XPOSURE", b"XPOSURE =                 -5.0", "XPOSURE=-5 is not a plausible exposure time (s)"),
+        ("XPOSURE", b"XPOSURE =               1E+300", "XPOSURE=1e+300 is not a plausible exposure time (s)"),
+        ("XPOSURE", b"XPOSURE = 12.3.4", "Unparsable card (XPOSURE)"),
         ("MJD-END", b"MJD-END =               1E+12", "MJD-END=1000000000000.0 is outside 2000-2100"),
         ("TIMESYS", b"TIMESYS = 'GPS'", "TIMESYS='GPS' is not a time scale astropy knows"),
     ],

@@ -14,6 +14,7 @@ from .flags import (
 from .level2_image import SPHERExLevel2Image
 from .level2_image_fits import SPHERExLevel2FitsReader, SPHERExLevel2FitsWriter, spectral_wcs_cards
 from .level2_products import Level2PSF, SpectralLookup
+from .psf_photometry_model import *  # noqa: F403
 from .spherex_image import SPHERExImage, spherex_image_reader, spherex_image_writer
 from .spherex_image_fits import (
     DEFAULT_UNIT,
@@ -40,6 +41,7 @@ __all__ = [
     "SPHERExLevel2FitsWriter",
     "Level2PSF",
     "SpectralLookup",
+    *psf_photometry_model.__all__,  # noqa: F405
     "spectral_wcs_cards",
     "SPHERExImageError",
     "SPHERExImageFitsReader",

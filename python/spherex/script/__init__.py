@@ -3,3 +3,5 @@
 from .find_spectral_images import *
 from .ingest_simulated import *
 from .ingest_spherex import *
+from .ingest_targets import *
+from .spectrum import *

@@ -28,7 +28,8 @@ from ..core import Level2PSF, SpectralLookup, SPHERExLevel2Image
 from ..instrument.detectors import ARRAY_SIZE, DETECTORS, get_detector
 from ..instrument.level2_files import level2_filename
 from .detector_model import detector_model
-from .pointing import exposure_pointing, planning_period
+from .pointing import Pointing, exposure_pointing, planning_period
+from .psf_zones import zone_psf_cube
 from .simulate import _prepare_output_directory, make_array_images
 from .sky_model import SkyModel, psf_sigma_pixels
 
@@ -74,6 +75,7 @@ def make_level2_image(
     psf_zones: int = 11,
     psf_size: int = 101,
     wave_grid: int = 11,
+    pointing: Pointing | None = None,
 ) -> SPHERExLevel2Image:
     """Simulate one Level-2 spectral image in memory.
 
@@ -93,6 +95,9 @@ def make_level2_image(
         Pixels per side of each oversampled PSF (101 as IRSA's).
     wave_grid : `int`, optional
         Control points per side of the wavelength table (7 in QR1, 11 in QR2).
+    pointing : `~spherex.simulator.Pointing`, optional
+        Where the exposure points (e.g. a `~spherex.simulator.deep_field_pointing`); the survey's
+        by default.
 
     Returns
     -------
@@ -100,8 +105,8 @@ def make_level2_image(
         MJy/sr image with variance, flags, zodi, PSF cube, wavelength table, WCS and IRSA keywords.
     """
     info = get_detector(detector)
-    raw, dark = make_array_images(exposure, detector, size=size, seed=seed)
-    pointing = exposure_pointing(exposure, seed)
+    pointing = exposure_pointing(exposure, seed) if pointing is None else pointing
+    raw, dark = make_array_images(exposure, detector, size=size, seed=seed, pointing=pointing)
     response = detector_model(detector, size, seed).response
     zodi = (response * SkyModel(seed, size).background(raw.wcs, detector) * _CALIBRATION).astype(np.float32)
     data = ((np.asarray(raw.data) - np.asarray(dark.data)) * _CALIBRATION).astype(np.float32)
@@ -117,11 +122,12 @@ def make_level2_image(
     lookup = SpectralLookup(nodes, nodes, np.stack([wavelength, wavelength / info.resolving_power], axis=-1))
 
     sigma = psf_sigma_pixels(detector, pointing.jitter) * LEVEL2_PSF_OVERSAMPLING
-    grid = (np.arange(psf_size) - (psf_size - 1) / 2) ** 2
-    kernel = np.exp(-(grid[:, None] + grid[None, :]) / (2 * sigma**2))
     centres = (np.arange(psf_zones) + 0.5) * size / psf_zones + 0.5
     cx, cy = np.meshgrid(centres, centres)
-    cube = np.repeat((kernel / kernel.sum())[None].astype(np.float32), psf_zones**2, axis=0)
+    # Each zone its own PSF, so that photometry with the wrong zone shows.
+    cube = zone_psf_cube(
+        sigma / LEVEL2_PSF_OVERSAMPLING, cx.ravel(), cy.ravel(), size, psf_size, LEVEL2_PSF_OVERSAMPLING
+    )
     psf = Level2PSF(cube, cx.ravel(), cy.ravel(), oversampling=LEVEL2_PSF_OVERSAMPLING)
 
     begin, end = pointing.start, pointing.end

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from spherex.core import SPHERExLevel2Image, mjy_per_sr_to_microjansky, pixel_so
 from spherex.instrument import exposure_id_from_obsid
 from spherex.instrument.detectors import DETECTORS
 from spherex.simulator.cli import main as simulate_cli
-from spherex.simulator.deep_field import deep_field_sources, simulate_deep_field
+from spherex.simulator.deep_field import deep_field_sources
 from spherex.simulator.level2 import make_level2_image
 from spherex.simulator.source_rendering import TRUTH_COLUMNS, render_sources
 from spherex.simulator.spectra import ICE_WAVELENGTH, PAH_WAVELENGTH, SimulatedSource, SourceSpectrum
@@ -164,31 +165,45 @@ def test_noise_of_the_sources_is_the_variance_added():
 # -- deep field ---------------------------------------------------------------------------------------------
 
 
+README_DEEP_FIELD = (
+    "--format level2 --size 128 --deep-field 270.0 66.56 --deep-field-steps 4 "
+    "--deep-field-sources 3 --truth truth.ecsv --targets targets.csv deep_files"
+)
+"""The README's deep-field command, as written (after ``spherex-simulate``)."""
+
+
 @pytest.fixture(scope="module")
 def deep_field(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Table, list[Path]]:
-    """A deep field of 128-pixel arrays: 3 x 3 exposures of all six arrays, one source.
-
-    With one source the three steps along each array put it on its first row, its middle and its last.
-    """
+    """The README's deep field: 3 x 4 exposures of all six 128-pixel arrays, three sources."""
     root = tmp_path_factory.mktemp("deep")
-    paths = simulate_deep_field(
-        root / "files", *NEP, steps=3, sources=1, size=128, seed=4, truth=root / "truth.ecsv", **SHAPE
-    )
-    return root, Table.read(root / "truth.ecsv"), paths
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        result = CliRunner().invoke(simulate_cli, README_DEEP_FIELD.split())
+    assert result.exit_code == 0, result.output
+    return root, Table.read(root / "truth.ecsv"), sorted((root / "deep_files").glob("*.fits"))
 
 
 def test_deep_field_sees_each_source_from_0_75_to_5_micron(deep_field):
-    _, truth, paths = deep_field
-    assert len(paths) == 3 * 3 * 6
-    assert set(truth["name"]) == {"df01-continuum"} and len(truth) == 3 * 3 * 2
+    root, truth, paths = deep_field
+    assert len(paths) == 3 * 4 * 6
+    assert all(
+        re.fullmatch(r"level2_2025W18_1A_\d{4}_\dD\d_spx_l2b-v20-2025-299\.fits", p.name) for p in paths
+    )
+    assert list(Table.read(root / "targets.csv")["kind"]) == ["continuum", "ice", "pah"]
+    assert sorted(set(truth["name"])) == ["df01-continuum", "df02-ice", "df03-pah"]
     for name in set(truth["name"]):
         rows = truth[truth["name"] == name]
         assert set(rows["detector"]) == {info.id for info in DETECTORS}
-        assert rows["wavelength"].min() < 0.76 and rows["wavelength"].max() > 4.95
+        # Within one step (128 / 3 rows) of both ends of the range.
+        assert rows["wavelength"].min() < 0.85 and rows["wavelength"].max() > 4.85
         # Arrays 1-3 and 4-6 look through the dichroic at the same sky: pairs in every exposure.
         for exposure in set(rows["exposure"]):
             detectors = sorted(rows["detector"][rows["exposure"] == exposure])
             assert len(detectors) == 2 and detectors[1] == detectors[0] + 3
+    # The central source crosses the first and the last row of every array.
+    central = truth[truth["name"] == "df01-continuum"]
+    assert len(central) == 24
+    assert central["wavelength"].min() < 0.751 and central["wavelength"].max() > 4.99
 
 
 def test_truth_table_columns_and_units(deep_field):
@@ -216,22 +231,22 @@ def test_truth_matches_the_written_pixels_within_their_noise(deep_field):
         measured, error = (float(mjy_per_sr_to_microjansky(v, omega)) for v in (amplitude, sigma))
         assert error < 0.2 * row["flux"]
         pulls.append((measured - row["flux"]) / error)
-    assert len(pulls) == 18
-    assert abs(np.median(pulls)) < 0.75
-    assert 0.5 < np.std(pulls) < 1.6
+    assert len(pulls) == len(truth) == 60
+    assert abs(np.median(pulls)) < 0.5
+    assert 0.7 < np.std(pulls) < 1.4
 
 
 def test_truth_names_the_data_ids_ingest_spherex_gives(deep_field, tmp_path):
     root, truth, _ = deep_field
     repo = make_repo(tmp_path / "DATA", register_instrument=False)
-    result = CliRunner().invoke(butler_cli, ["ingest-spherex", repo, str(root / "files")])
+    result = CliRunner().invoke(butler_cli, ["ingest-spherex", repo, str(root / "deep_files")])
     assert result.exit_code == 0, result.output
     with Butler.from_config(repo) as butler:
         ingested = {
             (ref.dataId["exposure"], ref.dataId["detector"])
             for ref in butler.query_datasets("spectralImage", collections="*", find_first=False)
         }
-    assert len(ingested) == 54
+    assert len(ingested) == 72
     assert {(int(e), int(d)) for e, d in zip(truth["exposure"], truth["detector"], strict=True)} <= ingested
 
 

@@ -227,10 +227,6 @@ def simulate_deep_field(
     field = deep_field_sources(ra % 360.0, dec, sources, size, seed)
     outdir = _prepare_output_directory(outdir)
 
-    scale_deg = pixel_scale_deg(size)
-    centre = np.array([[s.ra, s.dec] for s in field])
-    rows_off = np.abs(centre[:, 1] - dec) / scale_deg
-    half_height = float(rows_off.max())
     detector_ids = [info.id for info in DETECTORS] if detectors is None else sorted(set(detectors))
     for detector in detector_ids:
         get_detector(detector)
@@ -239,7 +235,9 @@ def simulate_deep_field(
     paths, rows = [], []
     for index, detector in Progress(__name__).wrap(jobs, desc="Simulating the deep field"):
         exposure = start_exposure + index
-        pointing = deep_field_pointing(exposure, index, steps, ra, dec, size, seed, half_height)
+        # The field centre steps from the first row to the last: the central source sees both ends of
+        # every band, the others come within one step of them (a wider sweep would only move the gap).
+        pointing = deep_field_pointing(exposure, index, steps, ra, dec, size, seed, half_height=0.0)
         image = make_level2_image(exposure, detector, size=size, seed=seed, pointing=pointing, **shape)
         obs_id = image.meta["OBSID"][0]
         rows += render_sources(

@@ -287,6 +287,12 @@ def test_cli_deep_field_writes_truth_and_targets(tmp_path):
             "--exposures does not apply",
         ),
         (["--format", "level2", "--deep-field", "10", "89.5"], "celestial pole"),
+        (["--format", "level2", "--deep-field", "10", "nan"], "must be finite"),
+        (["--format", "level2", "--deep-field", "10", "20", "--start-exposure", "39990"], "0-39999"),
+        (
+            ["--format", "level2", "--deep-field", "10", "20", "--truth", "a.csv", "--targets", "a.csv"],
+            "same file",
+        ),
         (
             ["--format", "level2", "--deep-field", "10", "20", "--truth", "no/such/dir/t.ecsv"],
             "does not exist",

@@ -32,7 +32,7 @@ from lsst.daf.butler.progress import Progress
 
 from ..instrument.detectors import ARRAY_SIZE, DETECTORS, get_detector
 from ..instrument.level2_files import exposure_id_from_obsid, level2_filename
-from .level2 import _CALIBRATION, LEVEL2_VERSION, make_level2_image
+from .level2 import _CALIBRATION, LEVEL2_VERSION, make_level2_image, simulated_obsid
 from .pointing import deep_field_pointing, pixel_scale_deg
 from .simulate import SimulationOutputError, _prepare_output_directory
 from .sky_model import SkyModel
@@ -222,8 +222,12 @@ def simulate_deep_field(
         raise ValueError(f"--deep-field RA DEC must be finite with -90 <= DEC <= 90, not {ra} {dec}")
     if not abs(dec) < 89.0:
         raise ValueError(f"A deep field must lie more than 1 degree from a celestial pole, not at Dec {dec}")
+    # The last exposure must have an OBSID before any file is written.
+    simulated_obsid(start_exposure + 3 * steps - 1, seed)
     truth_path = None if truth is None else _check_writable_file(Path(truth), "--truth")
     targets_path = None if targets is None else _check_writable_file(Path(targets), "--targets")
+    if truth_path is not None and truth_path == targets_path:
+        raise SimulationOutputError(f"--truth and --targets are the same file {truth_path}")
     field = deep_field_sources(ra % 360.0, dec, sources, size, seed)
     outdir = _prepare_output_directory(outdir)
 

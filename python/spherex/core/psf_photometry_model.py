@@ -13,10 +13,14 @@ pixel at the source position, used for the whole stamp (it changes by less than 
 
 The PSF is that of the zone `~spherex.core.SPHERExLevel2Image.psf_at` picks for the position (zone
 selection and IRSA's PSF header conventions live there, not here).  Each plane of IRSA's cube is
-oversampled ``oversampling`` times (10 in real files) and its centre pixel, index ``(n - 1) / 2`` along
-each axis, is the source position; the stamp treats each oversampled pixel as uniform over its own area
-and integrates that exactly over each image pixel, and divides by the sum of the plane, so that the stamp
-summed over an unbounded grid is 1 whatever the normalisation of the file's cube.
+oversampled ``oversampling`` times (10 in real files, ``OVERSAMP``).  IRSA's tutorial "Understanding and
+Extracting the PSF Extension in a SPHEREx Cutout" (section 9) says how to fit with it: shift the
+oversampled PSF to the source's sub-pixel position, integrate it onto the native pixel grid, normalise.
+That is what `psf_stamp` does, taking the centre pixel of the (odd-sized, 101 x 101) plane, index
+``(n - 1) / 2`` along each axis, as the source position (IRSA does not state it; an assumption), treating
+each oversampled pixel as uniform over its own area and integrating that exactly over each image pixel,
+and dividing by the sum of the plane, so that the stamp summed over an unbounded grid is 1 whatever the
+normalisation of the file's cube.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ __all__ = [
     "simulated_obsid",
 ]
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -70,12 +71,12 @@ def make_level2_image(
     exposure: int,
     detector: int,
     *,
+    pointing: Pointing | None = None,
     size: int = ARRAY_SIZE,
     seed: int = 0,
     psf_zones: int = 11,
     psf_size: int = 101,
     wave_grid: int = 11,
-    pointing: Pointing | None = None,
 ) -> SPHERExLevel2Image:
     """Simulate one Level-2 spectral image in memory.
 
@@ -85,6 +86,9 @@ def make_level2_image(
         Simulated exposure number.
     detector : `int`
         Detector array, 1-6.
+    pointing : `~spherex.simulator.Pointing`, optional
+        Where the exposure points (e.g. a `~spherex.simulator.deep_field_pointing`); the survey's
+        `~spherex.simulator.exposure_pointing` by default.
     size : `int`, optional
         Pixels per side (2040 as the real arrays).
     seed : `int`, optional
@@ -95,9 +99,6 @@ def make_level2_image(
         Pixels per side of each oversampled PSF (101 as IRSA's).
     wave_grid : `int`, optional
         Control points per side of the wavelength table (7 in QR1, 11 in QR2).
-    pointing : `~spherex.simulator.Pointing`, optional
-        Where the exposure points (e.g. a `~spherex.simulator.deep_field_pointing`); the survey's
-        by default.
 
     Returns
     -------
@@ -122,13 +123,16 @@ def make_level2_image(
     lookup = SpectralLookup(nodes, nodes, np.stack([wavelength, wavelength / info.resolving_power], axis=-1))
 
     sigma = psf_sigma_pixels(detector, pointing.jitter) * LEVEL2_PSF_OVERSAMPLING
+    grid = (np.arange(psf_size) - (psf_size - 1) / 2) ** 2
+    kernel = np.exp(-(grid[:, None] + grid[None, :]) / (2 * sigma**2))
     centres = (np.arange(psf_zones) + 0.5) * size / psf_zones + 0.5
     cx, cy = np.meshgrid(centres, centres)
-    # Each zone its own PSF, so that photometry with the wrong zone shows.
-    cube = zone_psf_cube(
-        sigma / LEVEL2_PSF_OVERSAMPLING, cx.ravel(), cy.ravel(), size, psf_size, LEVEL2_PSF_OVERSAMPLING
-    )
+    cube = np.repeat((kernel / kernel.sum())[None].astype(np.float32), psf_zones**2, axis=0)
     psf = Level2PSF(cube, cx.ravel(), cy.ravel(), oversampling=LEVEL2_PSF_OVERSAMPLING)
+
+    # Each zone its own PSF, so that photometry with the wrong zone shows.
+    zones = zone_psf_cube(sigma / LEVEL2_PSF_OVERSAMPLING, psf.x_centers, psf.y_centers, size, psf_size)
+    psf = dataclasses.replace(psf, cube=zones)
 
     begin, end = pointing.start, pointing.end
     meta = [

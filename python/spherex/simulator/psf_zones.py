@@ -20,7 +20,7 @@ def zone_psf_cube(
     y_centers: np.ndarray,
     size: int,
     psf_size: int,
-    oversampling: int,
+    oversampling: int = 10,
 ) -> np.ndarray:
     """Return oversampled PSFs of zones, one plane per zone centre.
 
@@ -29,14 +29,14 @@ def zone_psf_cube(
     sigma : `float`
         Mean Gaussian sigma of the array's PSF, image pixels.
     x_centers, y_centers : `numpy.ndarray`
-        Zone centres, 1-based pixel coordinates of the array; plane ``i`` is the PSF of zone
-        ``(x_centers[i], y_centers[i])``, whatever the order of the zones.
+        Zone centres, pixel coordinates of the array (0- or 1-based: one pixel changes nothing here);
+        plane ``i`` is the PSF of zone ``(x_centers[i], y_centers[i])``, whatever the order of the zones.
     size : `int`
         Pixels per side of the array.
     psf_size : `int`
         Oversampled pixels per side of each plane (odd: the centre pixel is the source position).
-    oversampling : `int`
-        Oversampled pixels per image pixel.
+    oversampling : `int`, optional
+        Oversampled pixels per image pixel (10 as IRSA's).
 
     Returns
     -------
@@ -45,8 +45,8 @@ def zone_psf_cube(
         bottom-left to its top-right the major-axis sigma grows from 0.75 to 1.35 times ``sigma``, the
         axis ratio falls from 1 to 0.7 along y, and the major axis turns from x to 60 degrees along x.
     """
-    u = (np.asarray(x_centers, dtype=float) - 1.0) / max(size - 1, 1)
-    v = (np.asarray(y_centers, dtype=float) - 1.0) / max(size - 1, 1)
+    u = np.clip(np.asarray(x_centers, dtype=float) / size, 0.0, 1.0)
+    v = np.clip(np.asarray(y_centers, dtype=float) / size, 0.0, 1.0)
     major = sigma * oversampling * (0.75 + 0.3 * (u + v))
     minor = major * (1.0 - 0.3 * v)
     angle = np.radians(60.0 * u)

@@ -19,6 +19,7 @@ from .level2_image import LEVEL2_FLAG_COMMENTS, SPHERExLevel2Image
 from .level2_image_fits import SPHERExLevel2FitsReader, spectral_wcs_cards
 from .level2_products import SpectralLookup
 from .level2_psf import Level2PSF, psf_labels_trusted, xfast_plane_of_labels
+from .psf_photometry_model import *  # noqa: F403
 from .spherex_image import SPHERExImage, spherex_image_reader, spherex_image_writer
 from .spherex_image_fits import (
     DEFAULT_UNIT,
@@ -55,6 +56,7 @@ __all__ = [
     "psf_labels_trusted",
     "xfast_plane_of_labels",
     "SpectralLookup",
+    *psf_photometry_model.__all__,  # noqa: F405
     "spectral_wcs_cards",
     "SPHERExImageError",
     "SPHERExImageFitsReader",

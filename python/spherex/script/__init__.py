@@ -4,3 +4,5 @@ from .compat_2020 import *
 from .find_spectral_images import *
 from .ingest_simulated import *
 from .ingest_spherex import *
+from .ingest_targets import *
+from .spectrum import *

@@ -25,6 +25,13 @@ class _OneLineErrorCommand(click.Command):
             raise
 
 
+def _usage_error(message: str) -> click.ClickException:
+    """Return a usage error found after parsing: one line ``Error: ...``, exit status 2 as click's own."""
+    error = click.ClickException(message)
+    error.exit_code = 2
+    return error
+
+
 def _parse_detectors(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[int] | None:
     """Turn ``--detectors 1,4 --detectors 5`` into ``[1, 4, 5]``."""
     if not value:
@@ -86,14 +93,68 @@ def _parse_detectors(ctx: click.Context, param: click.Parameter, value: tuple[st
     help="simulated: raws and darks for ingest-simulated; level2: calibrated Level-2 spectral images in "
     "IRSA's layout and names (level2_<OBSID>D<n>_spx_l2b-v20-<date>.fits) for ingest-spherex.",
 )
+@click.option(
+    "--deep-field",
+    nargs=2,
+    type=float,
+    metavar="RA DEC",
+    default=None,
+    help="Level-2 only: point 3 x --deep-field-steps exposures over a patch of sources of known spectra "
+    "at RA DEC (ICRS degrees), so that each source is seen through every band of every array "
+    "(0.75-5 micron).",
+)
+@click.option(
+    "--deep-field-steps",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="Pointings along the wavelength axis of each array in the deep field.",
+)
+@click.option(
+    "--deep-field-sources",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Sources of known spectra in the deep field (continua, 3.05 micron ice, 3.3 micron PAH).",
+)
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --deep-field: write the true flux density of each source on each image (ECSV).",
+)
+@click.option(
+    "--targets",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="With --deep-field: write the source list (name, ra, dec, kind; CSV) for butler ingest-targets.",
+)
 @click.option("--progress", is_flag=True, help="Show a progress bar.")
-def main(outdir: Path, progress: bool, file_format: str, **kwargs: Any) -> None:
+@click.pass_context
+def main(ctx: click.Context, outdir: Path, progress: bool, file_format: str, **kwargs: Any) -> None:
     """Write simulated SPHEREx exposures and dark frames to OUTDIR.
 
     For each exposure and detector array: sim_exposure_{exposure:06d}_array_{detector}.fits (sky, stars,
     dark current and noise, in electron/s, with variance, flags and WCS) and
     sim_exposure_{exposure:06d}_array_{detector}_dark_current.fits (the matching dark frame).
     """
+    deep_field = kwargs.pop("deep_field")
+    deep_options = {
+        "steps": kwargs.pop("deep_field_steps"),
+        "sources": kwargs.pop("deep_field_sources"),
+        "truth": kwargs.pop("truth"),
+        "targets": kwargs.pop("targets"),
+    }
+    given = {
+        name
+        for name in ("deep_field_steps", "deep_field_sources", "truth", "targets", "exposures")
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+    }
+    if deep_field is None and given - {"exposures"}:
+        option = "--" + sorted(given - {"exposures"})[0].replace("_", "-")
+        raise _usage_error(f"{option} needs --deep-field RA DEC")
+    if deep_field is not None and file_format != "level2":
+        raise _usage_error("--deep-field needs --format level2")
+    if deep_field is not None and "exposures" in given:
+        raise _usage_error("--exposures does not apply to --deep-field; set --deep-field-steps")
     if progress:
         from lsst.daf.butler.cli.progress import ClickProgressHandler
         from lsst.daf.butler.progress import Progress
@@ -102,7 +163,13 @@ def main(outdir: Path, progress: bool, file_format: str, **kwargs: Any) -> None:
         Progress.set_handler(ClickProgressHandler())
         logging.getLogger("spherex.simulator").setLevel(logging.INFO)
     try:
-        if file_format == "level2":
+        if deep_field is not None:
+            from .deep_field import simulate_deep_field
+
+            kwargs.pop("workers")
+            kwargs.pop("exposures")
+            paths = simulate_deep_field(outdir, *deep_field, **deep_options, **kwargs)
+        elif file_format == "level2":
             from .level2 import simulate_level2
 
             kwargs.pop("workers")
@@ -112,3 +179,6 @@ def main(outdir: Path, progress: bool, file_format: str, **kwargs: Any) -> None:
     except (ValueError, LookupError, OSError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(f"Wrote {len(paths)} simulated files to {paths[0].parent}")
+    for option in ("truth", "targets"):
+        if deep_options[option] is not None:
+            click.echo(f"Wrote the {option} to {deep_options[option]}")

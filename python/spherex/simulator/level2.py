@@ -17,6 +17,7 @@ __all__ = [
     "simulated_obsid",
 ]
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -29,7 +30,8 @@ from ..core import Level2PSF, SpectralLookup, SPHERExLevel2Image
 from ..instrument.detectors import ARRAY_SIZE, DETECTORS, get_detector
 from ..instrument.level2_files import level2_filename
 from .detector_model import detector_model
-from .pointing import exposure_pointing, planning_period
+from .pointing import Pointing, exposure_pointing, planning_period
+from .psf_zones import zone_psf_cube
 from .simulate import _prepare_output_directory, make_array_images
 from .sky_model import SkyModel, psf_sigma_pixels
 
@@ -74,6 +76,7 @@ def make_level2_image(
     exposure: int,
     detector: int,
     *,
+    pointing: Pointing | None = None,
     size: int = ARRAY_SIZE,
     seed: int = 0,
     psf_zones: int = 11,
@@ -88,6 +91,9 @@ def make_level2_image(
         Simulated exposure number.
     detector : `int`
         Detector array, 1-6.
+    pointing : `~spherex.simulator.Pointing`, optional
+        Where the exposure points (e.g. a `~spherex.simulator.deep_field_pointing`); the survey's
+        `~spherex.simulator.exposure_pointing` by default.
     size : `int`, optional
         Pixels per side (2040 as the real arrays).
     seed : `int`, optional
@@ -106,8 +112,8 @@ def make_level2_image(
         MJy/sr image with variance, flags, zodi, PSF cube, wavelength table, WCS and IRSA keywords.
     """
     info = get_detector(detector)
-    raw, dark = make_array_images(exposure, detector, size=size, seed=seed)
-    pointing = exposure_pointing(exposure, seed)
+    pointing = exposure_pointing(exposure, seed) if pointing is None else pointing
+    raw, dark = make_array_images(exposure, detector, size=size, seed=seed, pointing=pointing)
     response = detector_model(detector, size, seed).response
     zodi = (response * SkyModel(seed, size).background(raw.wcs, detector) * _CALIBRATION).astype(np.float32)
     data = ((np.asarray(raw.data) - np.asarray(dark.data)) * _CALIBRATION).astype(np.float32)
@@ -142,6 +148,10 @@ def make_level2_image(
         x_widths=wx.ravel(),
         y_widths=wy.ravel(),
     )
+
+    # Each zone its own PSF, so that photometry with the wrong zone shows.
+    zones = zone_psf_cube(sigma / LEVEL2_PSF_OVERSAMPLING, psf.x_centers, psf.y_centers, size, psf_size)
+    psf = dataclasses.replace(psf, cube=zones)
 
     begin, end = pointing.start, pointing.end
     meta = [

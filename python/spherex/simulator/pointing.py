@@ -17,6 +17,7 @@ __all__ = [
     "SURVEY_START",
     "Pointing",
     "array_wcs",
+    "deep_field_pointing",
     "exposure_pointing",
     "pixel_scale_deg",
     "planning_period",
@@ -156,6 +157,80 @@ def exposure_pointing(exposure: int, seed: int) -> Pointing:
         dec=float(dec),
         roll=position_angle_of(boresight, tangent),
         jitter=jitter,
+    )
+
+
+def deep_field_pointing(
+    exposure: int, index: int, steps: int, ra: float, dec: float, size: int, seed: int, half_height: float
+) -> Pointing:
+    """Return one pointing of the deep-field pattern, which steps every band of every array over a patch.
+
+    SPHEREx's linear variable filters change wavelength along the arrays' y axis, and arrays 1-3 lie
+    side by side along x (4-6 see the same sky).  The pattern has ``3 * steps`` pointings: pointings
+    ``0 .. steps - 1`` put the patch centre on the middle column of arrays 1 and 4, the next ``steps``
+    on arrays 2 and 5, the last on arrays 3 and 6; within each, the patch centre steps evenly from row
+    ``-half_height`` to row ``size - 1 + half_height``, so that every source of a patch of half-height
+    ``half_height`` pixels crosses every row, hence every wavelength, of every array.  The arrays' y
+    axis points north at the patch centre.
+
+    Parameters
+    ----------
+    exposure : `int`
+        Exposure id; sets the start time and jitter (as `exposure_pointing`).
+    index : `int`
+        Pointing in the pattern, ``0 .. 3 * steps - 1``.
+    steps : `int`
+        Pointings along y per array (>= 1).
+    ra, dec : `float`
+        ICRS centre of the patch, degrees (``|dec| < 89``).
+    size : `int`
+        Pixels per side of the simulated arrays.
+    seed : `int`
+        Survey seed.
+    half_height : `float`
+        Half-height of the patch along y, pixels.
+
+    Returns
+    -------
+    pointing : `Pointing`
+        Time and jitter of ``exposure``; boresight and roll of the pattern.
+
+    Raises
+    ------
+    ValueError
+        Raised if ``index`` is outside the pattern or the patch is too close to a celestial pole.
+    """
+    if not 0 <= index < 3 * steps:
+        raise ValueError(f"Deep-field pointing {index} is outside the pattern of 3 x {steps} pointings")
+    if not abs(dec) < 89.0:
+        raise ValueError(f"A deep field must lie more than 1 degree from a celestial pole, not at Dec {dec}")
+    field_offset, step = divmod(index, steps)
+    row = (size - 1) / 2.0
+    if steps > 1:
+        row = -half_height + step * (size - 1 + 2.0 * half_height) / (steps - 1)
+    along_y = np.radians((row - (size - 1) / 2.0) * pixel_scale_deg(size))
+    along_x = (field_offset - 1) * 2.0 * np.arctan(np.radians(FIELD_SPAN_DEG / 2.0))
+
+    # Roll 0 at the patch: y north, x = -east (as array_wcs orients them).  Move the boresight from the
+    # patch by -along_x along x, then by -along_y along y, carrying the axes with it.
+    patch = radec_to_vector(ra, dec)
+    east, north = local_east_north(patch)
+    boresight = np.cos(along_x) * patch + np.sin(along_x) * east
+    y_axis = north
+    boresight, y_axis = (
+        np.cos(along_y) * boresight - np.sin(along_y) * y_axis,
+        np.cos(along_y) * y_axis + np.sin(along_y) * boresight,
+    )
+    base = exposure_pointing(exposure, seed)
+    bore_ra, bore_dec = vector_to_radec(boresight)
+    return Pointing(
+        exposure=exposure,
+        start=base.start,
+        exptime=base.exptime,
+        ra=float(bore_ra),
+        dec=float(bore_dec),
+        roll=position_angle_of(boresight, y_axis),
+        jitter=base.jitter,
     )
 
 

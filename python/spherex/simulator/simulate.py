@@ -119,7 +119,7 @@ def dark_filename(exposure: int, detector: int) -> str:
 
 
 def make_array_images(
-    exposure: int, detector: int, *, size: int = ARRAY_SIZE, seed: int = 0
+    exposure: int, detector: int, *, size: int = ARRAY_SIZE, seed: int = 0, pointing: Pointing | None = None
 ) -> tuple[SPHERExImage, SPHERExImage]:
     """Simulate one array in one exposure, in memory.
 
@@ -133,6 +133,9 @@ def make_array_images(
         Pixels along each side of the array; the array always covers ~3.5 x 3.5 deg of sky.
     seed : `int`, optional
         Survey seed (>= 0).  The same seed gives bit-identical images.
+    pointing : `Pointing`, optional
+        Where the exposure points (e.g. a `deep_field_pointing`); the survey's `exposure_pointing`
+        by default.
 
     Returns
     -------
@@ -146,7 +149,7 @@ def make_array_images(
     LookupError
         Raised if ``detector`` is not 1-6.
     """
-    pointing = exposure_pointing(exposure, seed)
+    pointing = exposure_pointing(exposure, seed) if pointing is None else pointing
     wcs = array_wcs(pointing, detector, size)
     hardware = detector_model(detector, size, seed)
     sky = SkyModel(seed, size)

@@ -1,6 +1,8 @@
 """SPHEREx PipelineTasks."""
 
-from . import subtract
+from . import spectrophotometry, spectrophotometry_gather, subtract
+from .spectrophotometry import *
+from .spectrophotometry_gather import *
 from .subtract import *
 from .subtract import SubtractConfig, SubtractConnections
 
@@ -8,4 +10,10 @@ from .subtract import SubtractConfig, SubtractConnections
 SubtractTaskConnections = SubtractConnections
 SubtractTaskConfig = SubtractConfig
 
-__all__ = [*subtract.__all__, "SubtractTaskConfig", "SubtractTaskConnections"]
+__all__ = [
+    *subtract.__all__,
+    *spectrophotometry.__all__,
+    *spectrophotometry_gather.__all__,
+    "SubtractTaskConfig",
+    "SubtractTaskConnections",
+]

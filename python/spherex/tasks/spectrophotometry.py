@@ -1,0 +1,327 @@
+"""Forced PSF photometry of target positions on SPHEREx Level-2 spectral images.
+
+`ForcedSpectrophotometryTask` runs once per image ({instrument, exposure, detector}) that overlaps a
+sky pixel holding targets (``spectroTargets``, see `spherex.script.ingest_targets`).  For every target
+that falls on the image it reads only the cutout around it (the ``slices`` parameter of the deferred
+image), subtracts the zodiacal light model, and fits the image's own PSF (`spherex.core.psf_stamp`) at
+the fixed position plus a constant local background by variance-weighted linear least squares.  Its
+output, ``forcedSpectrophotometry``, is an astropy table with one row per target measured on the image.
+`GatherSpectraTask` (in `spherex.tasks.spectrophotometry_gather`) assembles these rows into spectra.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MEASUREMENT_COLUMNS",
+    "ForcedSpectrophotometryConfig",
+    "ForcedSpectrophotometryConnections",
+    "ForcedSpectrophotometryTask",
+    "fit_psf_flux",
+]
+
+import math
+from typing import Any
+
+import astropy.units as u
+import numpy as np
+from astropy.nddata import VarianceUncertainty
+from astropy.table import Table, vstack
+from lsst.daf.butler import DeferredDatasetHandle
+from lsst.pex.config import Field, ListField
+from lsst.pipe.base import (
+    InputQuantizedConnection,
+    OutputQuantizedConnection,
+    PipelineTask,
+    PipelineTaskConfig,
+    PipelineTaskConnections,
+    QuantumContext,
+    Struct,
+)
+from lsst.pipe.base import connectionTypes as cT
+
+from ..core import SPHERExLevel2Image
+from ..core.psf_photometry_model import mjy_per_sr_to_microjansky, pixel_solid_angle, psf_stamp
+
+MEASUREMENT_COLUMNS = (
+    "target", "exposure", "detector", "x", "y", "wavelength", "bandwidth", "flux", "flux_err",
+    "background", "flags", "psf_fraction", "n_pixels", "mjd",
+)  # fmt: skip
+"""Columns of a ``forcedSpectrophotometry`` table, in order."""
+
+_UNITS = {
+    "x": u.pix, "y": u.pix, "wavelength": u.micron, "bandwidth": u.micron, "flux": u.uJy,
+    "flux_err": u.uJy, "background": u.MJy / u.sr, "mjd": u.day,
+}  # fmt: skip
+_DESCRIPTIONS = {
+    "target": "Target name (spectroTargets)",
+    "exposure": "Exposure id (Butler data ID)",
+    "detector": "Detector array 1-6 (Butler data ID)",
+    "x": "0-based column of the target in the full image",
+    "y": "0-based row of the target in the full image",
+    "wavelength": "Central wavelength of the target's pixel (WCS-WAVE)",
+    "bandwidth": "Bandwidth of the target's pixel (WCS-WAVE)",
+    "flux": "PSF-fit flux density, zodiacal light subtracted",
+    "flux_err": "1-sigma error of flux from the pixel variances",
+    "background": "Fitted constant local background after zodi subtraction",
+    "flags": "OR of the FLAGS bits of the pixels under the PSF core",
+    "psf_fraction": "Fraction of the PSF inside the fitted pixels (< 1 near the image edge)",
+    "n_pixels": "Pixels used in the fit",
+    "mjd": "MJD-AVG of the exposure",
+}
+
+
+class ForcedSpectrophotometryConnections(
+    PipelineTaskConnections, dimensions=("instrument", "exposure", "detector")
+):
+    """Connections of `ForcedSpectrophotometryTask`: a Level-2 image, the targets near it, the table."""
+
+    image = cT.Input(
+        doc="Level-2 spectral image; read as cutouts around the targets only.",
+        name="spectralImage",
+        storageClass="SPHERExLevel2Image",
+        dimensions=("instrument", "exposure", "detector"),
+        deferLoad=True,
+    )
+    targets = cT.Input(
+        doc="Target catalogues of the common sky pixels that overlap the image.",
+        name="spectroTargets",
+        storageClass="ArrowAstropy",
+        dimensions=("healpix8",),
+        multiple=True,
+    )
+    measurements = cT.Output(
+        doc="One row per target on the image: forced PSF flux (microJy) at the pixel's wavelength.",
+        name="forcedSpectrophotometry",
+        storageClass="ArrowAstropy",
+        dimensions=("instrument", "exposure", "detector"),
+    )
+
+
+class ForcedSpectrophotometryConfig(
+    PipelineTaskConfig, pipelineConnections=ForcedSpectrophotometryConnections
+):
+    """Configuration of `ForcedSpectrophotometryTask`."""
+
+    cutoutHalfSize = Field[int](
+        doc="Half size (pixels) of the fitted box: (2 h + 1)^2 pixels around the target's pixel.",
+        default=5,
+        check=lambda value: 1 <= value <= 50,
+    )
+    coreFraction = Field[float](
+        doc="Pixels whose PSF value is at least this fraction of the peak form the PSF core (flags).",
+        default=0.1,
+        check=lambda value: 0.0 < value <= 1.0,
+    )
+    fitMaskFlags = ListField[str](
+        doc="FLAGS bits whose pixels are left out of the fit (still reported in 'flags').",
+        default=["OVERFLOW", "SUR_ERROR", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "PHANMISS"],
+    )
+
+
+class ForcedSpectrophotometryTask(PipelineTask):
+    """Measure forced PSF fluxes of targets on one Level-2 spectral image.
+
+    Only cutouts around the targets are read (one ``slices`` read per target, plus the WCS): from a
+    POSIX datastore through a memory map, from S3 by HTTP range requests.
+    """
+
+    ConfigClass = ForcedSpectrophotometryConfig
+    _DefaultName = "forcedSpectrophotometry"
+    config: ForcedSpectrophotometryConfig
+
+    def runQuantum(
+        self,
+        butlerQC: QuantumContext,
+        inputRefs: InputQuantizedConnection,
+        outputRefs: OutputQuantizedConnection,
+    ) -> None:
+        """Read the targets and the image's WCS, measure every target on it, write the table.
+
+        Parameters
+        ----------
+        butlerQC : `lsst.pipe.base.QuantumContext`
+            Butler access for this quantum.
+        inputRefs : `lsst.pipe.base.InputQuantizedConnection`
+            The image (deferred) and the target catalogues.
+        outputRefs : `lsst.pipe.base.OutputQuantizedConnection`
+            The measurement table.
+        """
+        inputs = butlerQC.get(inputRefs)
+        data_id = butlerQC.quantum.dataId
+        outputs = self.run(
+            image=inputs["image"],
+            targets=inputs["targets"],
+            exposure=int(data_id["exposure"]),
+            detector=int(data_id["detector"]),
+        )
+        butlerQC.put(outputs, outputRefs)
+
+    def run(
+        self,
+        image: DeferredDatasetHandle | SPHERExLevel2Image,
+        targets: list[Table],
+        exposure: int,
+        detector: int,
+    ) -> Struct:
+        """Measure every target that falls on an image.
+
+        Parameters
+        ----------
+        image : `lsst.daf.butler.DeferredDatasetHandle` or `~spherex.core.SPHERExLevel2Image`
+            The image; a handle is read only as the WCS and one cutout per target.
+        targets : `list` [`astropy.table.Table`]
+            Target catalogues (columns ``name``, ``ra``, ``dec``).
+        exposure, detector : `int`
+            Data ID values written in the table.
+
+        Returns
+        -------
+        result : `lsst.pipe.base.Struct`
+            ``measurements``: `astropy.table.Table` with `MEASUREMENT_COLUMNS`, one row per target whose
+            position is on the image (zero rows if none is).
+        """
+        read = _reader(image)
+        wcs = read(component="wcs")
+        rows_, columns_ = wcs.array_shape
+        catalogue = vstack(targets, metadata_conflicts="silent") if targets else Table(names=["name", "ra", "dec"])
+        x, y = (np.atleast_1d(v) for v in wcs.world_to_pixel_values(catalogue["ra"], catalogue["dec"]))
+        on_image = np.isfinite(x) & np.isfinite(y)
+        on_image &= (x >= -0.5) & (x < columns_ - 0.5) & (y >= -0.5) & (y < rows_ - 0.5)
+        indices = np.flatnonzero(on_image)
+        solid_angle = pixel_solid_angle(wcs, x[indices], y[indices]) if len(indices) else np.array([])
+        half = self.config.cutoutHalfSize
+        records = []
+        flag_defs: dict[str, int] = {}
+        for i, index in enumerate(indices):
+            xi, yi = float(x[index]), float(y[index])
+            x0, y0 = max(round(xi) - half, 0), max(round(yi) - half, 0)
+            slices = (slice(y0, min(round(yi) + half + 1, rows_)), slice(x0, min(round(xi) + half + 1, columns_)))
+            cutout = read(parameters={"slices": slices})
+            flag_defs = flag_defs or dict(cutout.flag_defs or {})
+            fit = self.measure(cutout, xi - x0, yi - y0)
+            wavelength, bandwidth = cutout.wavelength_at(xi - x0, yi - y0)
+            records.append(
+                (
+                    str(catalogue["name"][index]), exposure, detector, xi, yi, float(wavelength),
+                    float(bandwidth), float(mjy_per_sr_to_microjansky(fit.amplitude, solid_angle[i])),
+                    float(mjy_per_sr_to_microjansky(fit.amplitude_err, solid_angle[i])), fit.background,
+                    fit.flags, fit.psf_fraction, fit.n_pixels, _mjd(cutout.meta),
+                )
+            )  # fmt: skip
+        table = _measurement_table(records)
+        table.meta["flag_defs"] = flag_defs
+        self.log.info(
+            "Measured %d of %d targets on exposure %d detector %d.", len(records), len(catalogue), exposure, detector
+        )
+        return Struct(measurements=table)
+
+    def measure(self, cutout: SPHERExLevel2Image, x: float, y: float) -> Struct:
+        """Fit the PSF and a constant background at a fixed position of a cutout, zodi subtracted.
+
+        Parameters
+        ----------
+        cutout : `~spherex.core.SPHERExLevel2Image`
+            Cutout around the target, with its zodi plane, variance, flags and PSF.
+        x, y : `float`
+            0-based position of the target in the cutout.
+
+        Returns
+        -------
+        fit : `lsst.pipe.base.Struct`
+            As `fit_psf_flux`, plus ``flags`` (OR of the flag bits under the PSF core).
+        """
+        stamp, bbox = psf_stamp(cutout, x, y, self.config.cutoutHalfSize)
+        data = np.asarray(cutout.data, dtype=float)[bbox]
+        if cutout.zodi is not None:
+            data = data - np.asarray(cutout.zodi, dtype=float)[bbox]
+        variance = np.asarray(cutout.uncertainty.represent_as(VarianceUncertainty).array, dtype=float)[bbox]
+        flags = np.zeros(stamp.shape, dtype=np.int64) if cutout.flags is None else np.asarray(cutout.flags)[bbox]
+        mask_bits = _bits(cutout.flag_defs, self.config.fitMaskFlags)
+        good = (flags & mask_bits) == 0
+        fit = fit_psf_flux(data, variance, stamp, good)
+        core = stamp >= self.config.coreFraction * stamp.max() if stamp.size else stamp.astype(bool)
+        fit.flags = int(np.bitwise_or.reduce(flags[core].astype(np.int64), initial=0))
+        return fit
+
+
+def fit_psf_flux(data: np.ndarray, variance: np.ndarray, stamp: np.ndarray, good: np.ndarray | None = None) -> Struct:
+    """Fit ``amplitude * stamp + background`` to pixels by variance-weighted linear least squares.
+
+    Parameters
+    ----------
+    data, variance : `numpy.ndarray`
+        Pixel values and their variances.
+    stamp : `numpy.ndarray`
+        The PSF on the same pixels, summing to 1 over an unbounded grid.
+    good : `numpy.ndarray`, optional
+        Pixels to use; non-finite values and non-positive variances are always left out.
+
+    Returns
+    -------
+    fit : `lsst.pipe.base.Struct`
+        ``amplitude`` and ``amplitude_err`` (image unit times pixels: the PSF's total), ``background``
+        (image unit), ``psf_fraction`` (stamp sum over the pixels used), ``n_pixels``.  NaN amplitude
+        when fewer than 3 pixels are usable or the PSF and background cannot be told apart.
+    """
+    use = np.isfinite(data) & np.isfinite(variance) & (variance > 0) & np.isfinite(stamp)
+    if good is not None:
+        use &= good
+    n = int(use.sum())
+    fraction = float(stamp[use].sum()) if n else 0.0
+    nan = Struct(amplitude=math.nan, amplitude_err=math.nan, background=math.nan, psf_fraction=fraction, n_pixels=n)
+    if n < 3:
+        return nan
+    weight = 1.0 / variance[use]
+    design = np.stack([stamp[use], np.ones(n)], axis=1)
+    normal = design.T @ (design * weight[:, None])
+    if not np.isfinite(np.linalg.cond(normal)) or np.linalg.cond(normal) > 1e12:
+        return nan
+    covariance = np.linalg.inv(normal)
+    amplitude, background = covariance @ (design.T @ (weight * data[use]))
+    return Struct(
+        amplitude=float(amplitude),
+        amplitude_err=float(math.sqrt(covariance[0, 0])),
+        background=float(background),
+        psf_fraction=fraction,
+        n_pixels=n,
+    )
+
+
+def _reader(image: DeferredDatasetHandle | SPHERExLevel2Image) -> Any:
+    """Return ``read(component=..., parameters=...)`` for a deferred handle or an in-memory image."""
+    if isinstance(image, DeferredDatasetHandle):
+        return image.get
+
+    def read(component: str | None = None, parameters: dict[str, Any] | None = None) -> Any:
+        if component == "wcs":
+            wcs = image.wcs.deepcopy()
+            wcs.array_shape = np.shape(image.data)
+            return wcs
+        return image[parameters["slices"]] if parameters else image
+
+    return read
+
+
+def _bits(flag_defs: dict[str, int] | None, names: list[str]) -> int:
+    defs = flag_defs or {}
+    return sum(1 << defs[name] for name in set(names) if name in defs)
+
+
+def _mjd(meta: Any) -> float:
+    value = meta.get("MJD-AVG", math.nan) if meta is not None else math.nan
+    if isinstance(value, tuple):
+        value = value[0]
+    return float(value)
+
+
+def _measurement_table(records: list[tuple]) -> Table:
+    dtypes = ["U64", "i8", "i8", "f8", "f8", "f8", "f8", "f8", "f8", "f8", "i8", "f8", "i8", "f8"]
+    if records:
+        table = Table(rows=records, names=MEASUREMENT_COLUMNS, dtype=dtypes)
+    else:
+        table = Table(names=MEASUREMENT_COLUMNS, dtype=dtypes)
+    for name, unit in _UNITS.items():
+        table[name].unit = unit
+    for name, text in _DESCRIPTIONS.items():
+        table[name].description = text
+    return table

@@ -1,0 +1,161 @@
+"""Assemble the forced measurements of targets into spectra, one table per common sky pixel.
+
+Targets are not a dimension of the repository, so the spectra of the targets of one common sky pixel
+(``healpix8``, the pixel that holds their ``spectroTargets`` catalogue) are stored together in one
+``targetSpectra`` table, a spectrum being the rows of one ``target``.  The quantum of a pixel reads the
+``forcedSpectrophotometry`` tables of every image that overlaps the pixel.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GatherSpectraConfig",
+    "GatherSpectraConnections",
+    "GatherSpectraTask",
+    "KEEP_META",
+    "SPECTRUM_COLUMNS",
+]
+
+import numpy as np
+from astropy.table import Table, vstack
+from lsst.pex.config import Field, ListField
+from lsst.pipe.base import (
+    InputQuantizedConnection,
+    OutputQuantizedConnection,
+    PipelineTask,
+    PipelineTaskConfig,
+    PipelineTaskConnections,
+    QuantumContext,
+    Struct,
+)
+from lsst.pipe.base import connectionTypes as cT
+
+from .spectrophotometry import MEASUREMENT_COLUMNS, _measurement_table
+
+SPECTRUM_COLUMNS = MEASUREMENT_COLUMNS + ("used",)
+"""Columns of a ``targetSpectra`` table: those of the measurements, and ``used``."""
+
+KEEP_META = {"strip_astropy_meta_yaml": False}
+"""``butler.get`` parameters that keep a table's ``meta`` (daf_butler's Parquet reader strips it)."""
+
+
+class GatherSpectraConnections(PipelineTaskConnections, dimensions=("healpix8",)):
+    """Connections of `GatherSpectraTask`: the pixel's targets, the measurements near it, the spectra."""
+
+    targets = cT.Input(
+        doc="Target catalogue of the sky pixel.",
+        name="spectroTargets",
+        storageClass="ArrowAstropy",
+        dimensions=("healpix8",),
+    )
+    measurements = cT.Input(
+        doc="Forced measurements of every image that overlaps the sky pixel.",
+        name="forcedSpectrophotometry",
+        storageClass="ArrowAstropy",
+        dimensions=("instrument", "exposure", "detector"),
+        multiple=True,
+        # Read with their metadata (the flag definitions), which a plain get strips.
+        deferLoad=True,
+    )
+    spectra = cT.Output(
+        doc="Spectra of the pixel's targets: their measurements sorted by target then wavelength.",
+        name="targetSpectra",
+        storageClass="ArrowAstropy",
+        dimensions=("healpix8",),
+    )
+
+
+class GatherSpectraConfig(PipelineTaskConfig, pipelineConnections=GatherSpectraConnections):
+    """Configuration of `GatherSpectraTask`."""
+
+    excludeFlags = ListField[str](
+        doc="Measurements with any of these FLAGS bits under the PSF core are kept but marked used=False.",
+        default=[
+            "TRANSIENT", "OVERFLOW", "SUR_ERROR", "NONFUNC", "MISSING_DATA", "HOT", "COLD", "PHANMISS",
+            "PERSIST", "OUTLIER",
+        ],
+    )  # fmt: skip
+    minPsfFraction = Field[float](
+        doc="Measurements whose fitted pixels hold less of the PSF than this (image edges) are not used.",
+        default=0.9,
+        check=lambda value: 0.0 <= value <= 1.0,
+    )
+
+
+class GatherSpectraTask(PipelineTask):
+    """Gather the measurements of each target of a sky pixel into its spectrum.
+
+    A spectrum is the target's rows, sorted by wavelength; every measurement is kept, and ``used`` says
+    whether it counts: finite flux and error, no flag of ``excludeFlags`` under the PSF core, and at least
+    ``minPsfFraction`` of the PSF on the image.
+    """
+
+    ConfigClass = GatherSpectraConfig
+    _DefaultName = "gatherSpectra"
+    config: GatherSpectraConfig
+
+    def runQuantum(
+        self,
+        butlerQC: QuantumContext,
+        inputRefs: InputQuantizedConnection,
+        outputRefs: OutputQuantizedConnection,
+    ) -> None:
+        """Read the pixel's targets and the measurement tables, write the spectra.
+
+        Parameters
+        ----------
+        butlerQC : `lsst.pipe.base.QuantumContext`
+            Butler access for this quantum.
+        inputRefs : `lsst.pipe.base.InputQuantizedConnection`
+            The target catalogue and the measurement tables.
+        outputRefs : `lsst.pipe.base.OutputQuantizedConnection`
+            The spectra table.
+        """
+        inputs = butlerQC.get(inputRefs)
+        measurements = [handle.get(parameters=KEEP_META) for handle in inputs["measurements"]]
+        butlerQC.put(self.run(inputs["targets"], measurements), outputRefs)
+
+    def run(self, targets: Table, measurements: list[Table]) -> Struct:
+        """Select the measurements of the targets and mark those to use.
+
+        Parameters
+        ----------
+        targets : `astropy.table.Table`
+            The pixel's targets (column ``name``).
+        measurements : `list` [`astropy.table.Table`]
+            Measurement tables of `~spherex.tasks.ForcedSpectrophotometryTask`.
+
+        Returns
+        -------
+        result : `lsst.pipe.base.Struct`
+            ``spectra``: `astropy.table.Table` with `SPECTRUM_COLUMNS`, sorted by target then
+            wavelength; ``meta`` holds ``flag_defs``, ``excluded_flags`` and the targets' positions.
+        """
+        tables = [t for t in measurements if len(t)]
+        combined = vstack(tables, metadata_conflicts="silent") if tables else _measurement_table([])
+        flag_defs: dict[str, int] = {}
+        for table in measurements:
+            flag_defs.update(table.meta.get("flag_defs", {}))
+        names = set(str(name) for name in targets["name"])
+        spectra = combined[np.isin(np.asarray(combined["target"], dtype=str), list(names))]
+        excluded = sum(1 << flag_defs[name] for name in set(self.config.excludeFlags) if name in flag_defs)
+        spectra["used"] = (
+            ((np.asarray(spectra["flags"], dtype=np.int64) & excluded) == 0)
+            & np.isfinite(spectra["flux"])
+            & np.isfinite(spectra["flux_err"])
+            & (np.asarray(spectra["psf_fraction"]) >= self.config.minPsfFraction)
+        )
+        spectra["used"].description = "Measurement counted in the spectrum (flags, edge and fit checks)"
+        spectra.sort(["target", "wavelength"])
+        spectra.meta = {
+            "flag_defs": flag_defs,
+            "excluded_flags": sorted(self.config.excludeFlags),
+            "targets": {
+                str(row["name"]): {"ra": float(row["ra"]), "dec": float(row["dec"]), "kind": str(row["kind"])}
+                for row in targets
+            },
+        }
+        self.log.info(
+            "Gathered %d measurements (%d used) of %d targets.", len(spectra), int(np.sum(spectra["used"])), len(names)
+        )
+        return Struct(spectra=spectra)

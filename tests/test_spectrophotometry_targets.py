@@ -1,0 +1,143 @@
+"""``butler ingest-targets``: target catalogues stored per common sky pixel, bad rows refused whole."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lsst.daf.butler import Butler
+from lsst.daf.butler.cli.butler import cli as butler_cli
+
+from spherex.script.ingest_targets import (
+    TARGET_DATASET_TYPE,
+    TargetCatalogError,
+    ingest_targets,
+    read_targets,
+    target_pixel,
+)
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def run_butler(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(butler_cli, list(args))
+    return result.exit_code, result.output
+
+
+def stored_targets(repo: str, run: str = "targets") -> dict[str, tuple[float, float, str, int]]:
+    with Butler.from_config(repo) as butler:
+        out = {}
+        for ref in butler.query_datasets(TARGET_DATASET_TYPE, collections=run, explain=False):
+            for row in butler.get(ref):
+                out[str(row["name"])] = (float(row["ra"]), float(row["dec"]), str(row["kind"]), ref.dataId["healpix8"])
+        return out
+
+
+def test_ingest_targets_stores_one_catalogue_per_healpix8_pixel(repo: str, tmp_path: Path) -> None:
+    csv = write_csv(
+        tmp_path / "targets.csv",
+        "name,ra,dec,kind\nstar1,10.0,-5.0,star\nstar2,10.001,-5.001,\ngal1,200.5,60.25,galaxy\n",
+    )
+    code, output = run_butler("ingest-targets", repo, str(csv))
+    assert code == 0, output
+    assert "Ingested 3 targets into targets (2 sky pixels)" in output
+    stored = stored_targets(repo)
+    assert set(stored) == {"star1", "star2", "gal1"}
+    assert stored["gal1"][:3] == (200.5, 60.25, "galaxy")
+    with Butler.from_config(repo) as butler:
+        # Each target sits in the catalogue of the healpix8 pixel that contains it.
+        for ra, dec, _, pixel in stored.values():
+            assert pixel == target_pixel(butler, ra, dec)
+    assert stored["star1"][3] == stored["star2"][3] != stored["gal1"][3]
+
+    # Again: nothing new; then one more target in an existing pixel joins that pixel's catalogue.
+    code, output = run_butler("ingest-targets", repo, str(csv))
+    assert code == 0 and "Ingested 0 targets" in output and "3 already present" in output
+    more = write_csv(tmp_path / "more.csv", "name,ra,dec\nstar3,10.0005,-5.0005\n")
+    code, output = run_butler("ingest-targets", repo, str(more))
+    assert code == 0, output
+    stored = stored_targets(repo)
+    assert len(stored) == 4 and stored["star3"][3] == stored["star1"][3]
+
+
+BAD_ROWS = [
+    ("name,ra\nx,1\n", "row 1: missing column(s) dec"),
+    ("name,ra,dec\nx,abc,1\n", "row 2: ra 'abc' is not a number"),
+    ("name,ra,dec\nx,1,2\ny,1,91\n", "row 3: dec 91 is outside -90 to 90 degrees"),
+    ("name,ra,dec\nx,361,0\n", "row 2: ra 361 is outside 0 to 360 degrees"),
+    ("name,ra,dec\nx,nan,0\n", "row 2: ra nan is outside"),
+    ("name,ra,dec\nx,1,2\nx,3,4\n", "row 3: duplicate name 'x' (first on row 2)"),
+    ("name,ra,dec\n../evil,1,2\n", "row 2: name '../evil' must be"),
+    ("name,ra,dec\na/b,1,2\n", "row 2: name 'a/b' must be"),
+    ("name,ra,dec\n.hidden,1,2\n", "row 2: name '.hidden' must be"),
+    ("name,ra,dec\n%2e%2e,1,2\n", "row 2: name '%2e%2e' must be"),
+    ("name,ra,dec\nx,1\n", "row 2: expected 3 fields"),
+    ("name,ra,dec\n", "no targets"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_ROWS)
+def test_bad_catalogue_is_one_line_and_registers_nothing(repo: str, tmp_path: Path, text: str, message: str) -> None:
+    csv = write_csv(tmp_path / "bad.csv", text)
+    code, output = run_butler("ingest-targets", repo, str(csv))
+    assert code != 0
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), output
+    assert str(csv) in lines[0] and message in lines[0], lines[0]
+    with Butler.from_config(repo) as butler:
+        assert "targets" not in butler.collections.query("*")
+
+
+def test_conflicting_position_of_a_known_name_is_refused(repo: str, tmp_path: Path) -> None:
+    assert ingest_targets(repo, write_csv(tmp_path / "a.csv", "name,ra,dec\nsrc,10,10\n")).added == 1
+    with pytest.raises(TargetCatalogError, match="'src' is already in run targets at ra=10.0000000"):
+        ingest_targets(repo, write_csv(tmp_path / "b.csv", "name,ra,dec\nnew,11,11\nsrc,10.5,10\n"))
+    assert set(stored_targets(repo)) == {"src"}  # "new" was not registered either
+
+
+def test_fifo_and_binary_files_are_refused(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(TargetCatalogError, match="not a regular file"):
+        read_targets(fifo)
+    binary = tmp_path / "binary.csv"
+    binary.write_bytes(b"name,ra,dec\n\xff\xfe,1,2\n")
+    with pytest.raises(TargetCatalogError, match="not a UTF-8 text file"):
+        read_targets(binary)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    ra=st.floats(allow_nan=True, allow_infinity=True),
+    dec=st.floats(allow_nan=True, allow_infinity=True),
+    name=st.text(min_size=0, max_size=70),
+)
+def test_read_targets_accepts_exactly_the_valid_rows(tmp_path: Path, ra: float, dec: float, name: str) -> None:
+    import re
+
+    path = tmp_path / "h.csv"
+    path.write_text(f'name,ra,dec\n"{name.replace(chr(34), "")}",{ra!r},{dec!r}\n', encoding="utf-8")
+    clean = name.replace('"', "").strip()
+    valid = (
+        0 <= ra <= 360
+        and -90 <= dec <= 90
+        and re.fullmatch(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]{0,63}", clean) is not None
+        and "\n" not in name
+        and "\r" not in name
+    )
+    try:
+        table = read_targets(path)
+    except TargetCatalogError as err:
+        assert not valid, err
+        assert str(err).startswith(str(path))
+    else:
+        assert valid
+        assert table["name"][0] == clean and 0 <= table["ra"][0] < 360 and table["dec"][0] == dec

@@ -214,7 +214,8 @@ class SPHERExLevel2Image(SPHERExImage):
         SPHERExImageError
             Raised if the image has no PSF.
         """
-        return self.psf_model.cube[self.psf_zone(float(x), float(y))]
+        zone = self.psf_zone(float(x), float(y))  # first: it refuses an image without a PSF
+        return self.psf_model.cube[zone]
 
     def zodi_subtracted(self) -> SPHERExLevel2Image:
         """Return a copy with the zodiacal light model subtracted from the image.

@@ -270,6 +270,20 @@ def test_2020_records_and_files_read_through_the_butler(tmp_path: Path) -> None:
             "spherex.formatters.astropy_image.AstropyImageFormatter",
             13,
         )
+        # CCDData files and plain HDU lists read as SPHERExImage datasets too.
+        ccd_as_spherex = _ingest(
+            butler, "ccd_as_spherex", "SPHERExImage", ccd_path, "spherex.formatters.SPHERExImageFormatter", 14
+        )
+        plain_path = tmp_path / "plain.fits"
+        fits.HDUList([fits.PrimaryHDU(small_planes()[2])]).writeto(plain_path)
+        plain_as_spherex = _ingest(
+            butler,
+            "plain_as_spherex",
+            "SPHERExImage",
+            plain_path,
+            "spherex.formatters.SPHERExImageFormatter",
+            15,
+        )
     paths_2020 = {
         "spherex.formatters.spherex_image.SPHERExImageFormatter",
         "spherex.formatters.ccddata_image.CCDDataFormatter",
@@ -290,6 +304,12 @@ def test_2020_records_and_files_read_through_the_butler(tmp_path: Path) -> None:
         got = butler.get(ccd)
         assert isinstance(got, CCDData) and got.unit == u.adu
         np.testing.assert_array_equal(got.data, small_planes()[0])
+        got = butler.get(ccd_as_spherex)
+        assert isinstance(got, SPHERExImage) and got.unit == u.adu and got.flags is None
+        np.testing.assert_array_equal(got.data, small_planes()[0])
+        got = butler.get(plain_as_spherex)
+        assert got.unit == u.electron / u.s and got.uncertainty is None
+        np.testing.assert_array_equal(got.data, small_planes()[2])
         got = butler.get(hdul)
         assert isinstance(got, fits.HDUList) and [hdu.name for hdu in got] == [
             "PRIMARY",

@@ -5,6 +5,8 @@ from __future__ import annotations
 __all__ = [
     "RUN_NAME_FORBIDDEN",
     "check_run_name",
+    "compile_regex",
+    "open_for_ingest",
     "database_problem",
     "repository_errors",
     "yaml_problem",
@@ -13,17 +15,20 @@ __all__ = [
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 
 import sqlalchemy.exc
 import yaml
-from lsst.daf.butler import Butler, ButlerConfig
+from lsst.daf.butler import Butler, ButlerConfig, DatasetType
 from lsst.daf.butler.column_spec import COLLECTION_NAME_MAX_LENGTH
 from lsst.daf.butler.registry import RegistryConfig
 from lsst.daf.butler.registry.connectionString import ConnectionStringFactory
 from lsst.daf.butler.registry.interfaces import ReadOnlyDatabaseError
 from lsst.resources import ResourcePath
 from lsst.utils.db_auth import DbAuthError, DbAuthPermissionsError
+
+from ..instrument import SimulatorInstrument, SPHERExInstrument
 
 RUN_NAME_FORBIDDEN = frozenset("%\\~$*?[]{},`")
 """Characters refused in a RUN collection name (see `check_run_name`)."""
@@ -78,6 +83,67 @@ def _run_name_problem(run: str) -> str | None:
     if run.startswith("/") or any(part in ("", ".", "..") for part in run.split("/")):
         return "a collection name used in file paths must not start with '/' or have empty, '.' or '..' parts"
     return None
+
+
+def compile_regex(regex: str) -> re.Pattern:
+    """Compile the ``--regex`` of an ingest, or refuse it in one line.
+
+    Raises
+    ------
+    ValueError
+        Raised if ``regex`` is not a valid regular expression.
+    """
+    try:
+        return re.compile(regex)
+    except re.error as err:
+        raise ValueError(f"Invalid --regex {regex!r}: {err}") from None
+
+
+def open_for_ingest(
+    repo: str | Butler,
+    instrument: SimulatorInstrument | SPHERExInstrument,
+    dataset_type: str,
+    dimensions: tuple[str, ...],
+    storage_class: str,
+    is_calibration: bool = False,
+) -> tuple[Butler, DatasetType]:
+    """Open a repository for writing; register the instrument and the dataset type to ingest.
+
+    Parameters
+    ----------
+    repo : `str` or `lsst.daf.butler.Butler`
+        Repository, or a writeable Butler on it.
+    instrument : `lsst.pipe.base.Instrument`
+        Instrument whose files are ingested.
+    dataset_type : `str`
+        Dataset type name.
+    dimensions : `tuple` [`str`, ...]
+        Its dimensions.
+    storage_class : `str`
+        Its storage class.
+    is_calibration : `bool`, optional
+        Whether it is a calibration.
+
+    Returns
+    -------
+    butler : `lsst.daf.butler.Butler`
+        A writeable Butler.
+    dataset_type : `lsst.daf.butler.DatasetType`
+        The registered dataset type.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, OSError, ValueError
+        As `writeable_butler` and `repository_errors`, each in one line naming the repository.
+    """
+    with repository_errors(repo):
+        butler = writeable_butler(repo)
+        instrument.register(butler.registry)
+        registered = DatasetType(
+            dataset_type, dimensions, storage_class, universe=butler.dimensions, isCalibration=is_calibration
+        )
+        butler.registry.registerDatasetType(registered)
+    return butler, registered
 
 
 def writeable_butler(repo: str | Butler) -> Butler:

@@ -23,7 +23,7 @@ __all__ = [
 import re
 from collections.abc import Sequence
 
-from lsst.daf.butler import Butler, CollectionType, DatasetType
+from lsst.daf.butler import Butler, CollectionType
 from lsst.daf.butler.progress import Progress
 from lsst.resources import ResourcePath
 
@@ -32,7 +32,14 @@ from ..instrument.raw_file_check import check_raw_file
 from .ingest_metadata import read_observations
 from .ingest_records import ingest_darks, ingest_exposures
 from .ingest_report import FailedFile, IngestReport
-from .ingest_repository import check_run_name, database_problem, repository_errors, writeable_butler
+from .ingest_repository import (
+    check_run_name,
+    compile_regex,
+    database_problem,
+    open_for_ingest,
+    repository_errors,
+    writeable_butler,
+)
 from .ingest_sources import find_files
 
 DEFAULT_REGEX = r"sim_exposure_(\d+)_array_(\d).fits"
@@ -115,25 +122,19 @@ def ingest_simulated(
     """
     if ingest_type not in INGEST_TYPES:
         raise ValueError(f"Unknown ingest type {ingest_type!r}; choose one of {', '.join(INGEST_TYPES)}.")
-    try:
-        pattern = re.compile(regex)
-    except re.error as err:
-        raise ValueError(f"Invalid --regex {regex!r}: {err}") from None
+    pattern = compile_regex(regex)
     run = run or f"{ingest_type}r"
     # Before anything is registered: a refused name leaves no collection behind.
     check_run_name(run)
-    with repository_errors(repo):
-        butler = writeable_butler(repo)
-        instrument = SimulatorInstrument()
-        instrument.register(butler.registry)
-        dataset_type = DatasetType(
-            ingest_type,
-            RAW_DIMENSIONS if ingest_type == "rawexp" else DARK_DIMENSIONS,
-            STORAGE_CLASS,
-            universe=butler.dimensions,
-            isCalibration=ingest_type == "dark",
-        )
-        butler.registry.registerDatasetType(dataset_type)
+    instrument = SimulatorInstrument()
+    butler, dataset_type = open_for_ingest(
+        repo,
+        instrument,
+        ingest_type,
+        RAW_DIMENSIONS if ingest_type == "rawexp" else DARK_DIMENSIONS,
+        STORAGE_CLASS,
+        is_calibration=ingest_type == "dark",
+    )
     report = IngestReport(dataset_type=ingest_type, run=run)
     progress = Progress(__name__)
     on_sky = ingest_type == "rawexp"

@@ -10,10 +10,9 @@ __all__ = [
     "ingest_spherex",
 ]
 
-import re
 from collections.abc import Sequence
 
-from lsst.daf.butler import Butler, CollectionType, DatasetType
+from lsst.daf.butler import Butler, CollectionType
 from lsst.daf.butler.progress import Progress
 from lsst.resources import ResourcePath
 
@@ -28,7 +27,7 @@ from ..instrument import (
 from .ingest_metadata import read_observations
 from .ingest_records import ingest_exposures
 from .ingest_report import IngestReport
-from .ingest_repository import check_run_name, repository_errors, writeable_butler
+from .ingest_repository import check_run_name, compile_regex, open_for_ingest
 from .ingest_simulated import RAW_DIMENSIONS
 from .ingest_sources import find_files
 
@@ -102,21 +101,14 @@ def ingest_spherex(
     files (of one pipeline version) land in one transaction or not at all, files already ingested are
     skipped, and every bad file is reported by name with its problem.
     """
-    try:
-        pattern = re.compile(regex)
-    except re.error as err:
-        raise ValueError(f"Invalid --regex {regex!r}: {err}") from None
+    pattern = compile_regex(regex)
     if run is not None:
         # Before anything is registered: a refused name leaves no collection behind.
         check_run_name(run)
-    with repository_errors(repo):
-        butler = writeable_butler(repo)
-        instrument = SPHERExInstrument()
-        instrument.register(butler.registry)
-        dataset_type = DatasetType(
-            LEVEL2_DATASET_TYPE, RAW_DIMENSIONS, LEVEL2_STORAGE_CLASS, universe=butler.dimensions
-        )
-        butler.registry.registerDatasetType(dataset_type)
+    instrument = SPHERExInstrument()
+    butler, dataset_type = open_for_ingest(
+        repo, instrument, LEVEL2_DATASET_TYPE, RAW_DIMENSIONS, LEVEL2_STORAGE_CLASS
+    )
     progress = Progress(__name__)
     formatter = instrument.getRawFormatter({})
 

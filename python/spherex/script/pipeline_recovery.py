@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
+from lsst.daf.butler import Butler, CollectionType, MissingCollectionError, MissingDatasetTypeError
 
 _LOG = logging.getLogger(__name__)
 
@@ -151,7 +151,13 @@ def recover_pipeline_output(repo: str, output: str) -> OutputInspection:
             butler.registry.removeCollection(output)
         if found.orphan_runs:
             _LOG.info("Removing runs no chain holds: %s", ", ".join(found.orphan_runs))
-            butler.removeRuns(found.orphan_runs)
+            try:
+                butler.removeRuns(found.orphan_runs)
+            except MissingDatasetTypeError:
+                # No dataset type is registered yet (pipetask was killed before registering them), so
+                # the runs hold no datasets; daf_butler's removeRuns cannot query them.
+                for run in found.orphan_runs:
+                    butler.registry.removeCollection(run)
         after = inspect_pipeline_output(butler, output)
     after.orphan_runs, after.temporaries = found.orphan_runs, found.temporaries
     if found.state is OutputState.EMPTY_CHAIN:

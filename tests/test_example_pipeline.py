@@ -153,6 +153,9 @@ def test_rerun_replace_and_query_collections(processed: Path, simulated_dir: Pat
     check_outputs(str(processed / "DATA"), "subtractr", simulated_dir)
 
 
+# ctrl_mpexec spawns a fresh Python for each of the 18 quanta (~4.7 CPU-s each): a fifth of the default
+# test set's CPU time for one test, so it runs with -m slow (-j 1 runs the same task in every other test).
+@pytest.mark.slow
 def test_pipetask_run_parallel(processed: Path, simulated_dir: Path) -> None:
     pipetask(
         "run", "-j", "2", "-p", PIPELINE, "-b", "DATA", "-i", "rawexpr,darkr", "-o", "parallel", cwd=processed

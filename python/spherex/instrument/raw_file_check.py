@@ -6,6 +6,7 @@ __all__ = ["INTEGER_PLANES", "REQUIRED_PLANES", "check_raw_file"]
 
 import os
 import re
+import stat
 import warnings
 from typing import Any
 
@@ -177,6 +178,9 @@ def _check_simple_layout(path: str | os.PathLike) -> tuple[fits.Header, fits.Hea
     `check_raw_file` makes, `None` if the full check must decide (any other layout, or any problem).
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            # A FIFO or device would block or never end; the full check reports what it is.
+            return None
         with open(path, "rb") as stream:
             size = os.fstat(stream.fileno()).st_size
             hdus = _scan_hdus(stream, size)

@@ -1,5 +1,5 @@
 """SPHEREx PipelineTasks."""
 
-from .subtract import *
 from .spectrophotometry import *
 from .spectrophotometry_gather import *
+from .subtract import *

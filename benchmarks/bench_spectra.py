@@ -12,7 +12,9 @@ exposures that overlap it.  Then, in one process and on the same files:
 (b) a plain script with no repository: open every Level-2 file whole (astropy), find the targets on it
     with its WCS, and measure them with the same fit (`ForcedSpectrophotometryTask.run` on the image in
     memory), as one does with a directory of downloaded files;
-(c) the same script told which files hold targets (an oracle spatial index): whole-file reads only.
+(c) the same script told which files hold targets (an oracle spatial index): whole-file reads only;
+(d) the measurement task alone (no executor, no outputs written) on deferred handles of those images:
+    the WCS and the cutouts through ``butler.get``, what (a) does inside each quantum.
 
 Prints measurements per second and the ratios (a)/(b) and (a)/(c).  Goals: (a) >= 10x (b) on
 2040 x 2040 images, and >= 200 measurements/s per core.  ``--quick`` (1 exposure, 200 targets) takes
@@ -69,6 +71,26 @@ def pipeline(repo: str, target_run: str) -> tuple[int, float, float]:
     return measured, built - start, done - built
 
 
+def task_on_handles(repo: str, targets: Table) -> tuple[int, float]:
+    """Run the measurement task alone on deferred handles of the images that hold targets."""
+    task = ForcedSpectrophotometryTask()
+    with Butler.from_config(repo) as butler:
+        refs = butler.query_datasets("spectralImage", collections="SPHEREx/l2b-v20", explain=False)
+        handles = [butler.getDeferred(ref) for ref in refs]
+        measured, start = 0, time.perf_counter()
+        for ref, handle in zip(refs, handles, strict=True):
+            wcs = handle.get(component="wcs")
+            x, y = wcs.world_to_pixel_values(targets["ra"], targets["dec"])
+            if not np.any(
+                (x > -0.5) & (x < wcs.array_shape[1] - 0.5) & (y > -0.5) & (y < wcs.array_shape[0] - 0.5)
+            ):
+                continue
+            measured += len(
+                task.run(handle, [targets], ref.dataId["exposure"], ref.dataId["detector"]).measurements
+            )
+        return measured, time.perf_counter() - start
+
+
 def whole_files(files: list[Path], targets: Table) -> dict[Path, int]:
     """Open each file whole, find the targets on it, measure them; return the measurements per file."""
     task = ForcedSpectrophotometryTask()
@@ -117,6 +139,7 @@ def main() -> None:
 
         # The page cache holds every file for all contenders (they were just written and ingested).
         n_pipe, t_graph, t_run = pipeline(repo, "bench/targets")
+        n_task, t_task = task_on_handles(repo, targets)
         t0 = time.perf_counter()
         per_file = whole_files(files, targets)
         t_all = time.perf_counter() - t0
@@ -133,6 +156,7 @@ def main() -> None:
         f"(a) pipeline:            {t_pipe:7.2f} s ({t_graph:.2f} s graph + {t_run:.2f} s execution) "
         f"{n_pipe / t_pipe:8.1f} measurements/s ({n_pipe / t_run:.1f}/s executing)"
     )
+    print(f"(d) task alone, cutouts: {t_task:7.2f} s  {n_task / t_task:8.1f} measurements/s")
     print(f"(b) every file, whole:   {t_all:7.2f} s  {n_all / t_all:8.1f} measurements/s")
     print(f"(c) files with targets:  {t_oracle:7.2f} s  {n_oracle / t_oracle:8.1f} measurements/s")
     print(f"ratio (a) vs (b): {t_all / t_pipe:.2f}x   (goal >= 10x)")

@@ -35,7 +35,12 @@ def stored_targets(repo: str, run: str = "targets") -> dict[str, tuple[float, fl
         out = {}
         for ref in butler.query_datasets(TARGET_DATASET_TYPE, collections=run, explain=False):
             for row in butler.get(ref):
-                out[str(row["name"])] = (float(row["ra"]), float(row["dec"]), str(row["kind"]), ref.dataId["healpix8"])
+                out[str(row["name"])] = (
+                    float(row["ra"]),
+                    float(row["dec"]),
+                    str(row["kind"]),
+                    ref.dataId["healpix8"],
+                )
         return out
 
 
@@ -83,7 +88,9 @@ BAD_ROWS = [
 
 
 @pytest.mark.parametrize(("text", "message"), BAD_ROWS)
-def test_bad_catalogue_is_one_line_and_registers_nothing(repo: str, tmp_path: Path, text: str, message: str) -> None:
+def test_bad_catalogue_is_one_line_and_registers_nothing(
+    repo: str, tmp_path: Path, text: str, message: str
+) -> None:
     csv = write_csv(tmp_path / "bad.csv", text)
     code, output = run_butler("ingest-targets", repo, str(csv))
     assert code != 0
@@ -120,7 +127,9 @@ def test_fifo_and_binary_files_are_refused(tmp_path: Path) -> None:
     dec=st.floats(allow_nan=True, allow_infinity=True),
     name=st.text(min_size=0, max_size=70),
 )
-def test_read_targets_accepts_exactly_the_valid_rows(tmp_path: Path, ra: float, dec: float, name: str) -> None:
+def test_read_targets_accepts_exactly_the_valid_rows(
+    tmp_path: Path, ra: float, dec: float, name: str
+) -> None:
     import re
 
     path = tmp_path / "h.csv"

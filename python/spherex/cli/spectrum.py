@@ -68,6 +68,14 @@ def main(
     OUTPUT as <name>.ecsv (micron, microJy; flagged measurements kept with used=False) and <name>.png.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Harmless here: no EUPS (package versions come from pip), no pandas (tables are astropy's); an
+    # empty quantum graph is reported below in one line, not as the graph builder's debugging recipe.
+    for logger in (
+        "lsst.utils.packages",
+        "lsst.daf.butler._storage_class",
+        "lsst.pipe.base.quantum_graph_builder",
+    ):
+        logging.getLogger(logger).setLevel(logging.CRITICAL)
     from ..script.spectrum import measure_spectra
 
     try:

@@ -107,7 +107,8 @@ def read_targets(path: str | os.PathLike) -> Table:
             missing = [c for c in _REQUIRED if c not in columns]
             if missing:
                 raise TargetCatalogError(
-                    f"{path} row 1: missing column(s) {', '.join(missing)} (need name, ra, dec; kind optional)"
+                    f"{path} row 1: missing column(s) {', '.join(missing)} "
+                    "(need name, ra, dec; kind optional)"
                 )
             reader.fieldnames = columns
             for row in reader:
@@ -208,9 +209,7 @@ def ingest_targets(
     butler = writeable_butler(repo)
     report = TargetIngestReport(run)
     skypix = butler.dimensions.commonSkyPix
-    dataset_type = DatasetType(
-        TARGET_DATASET_TYPE, [skypix.name], "ArrowAstropy", universe=butler.dimensions
-    )
+    dataset_type = DatasetType(TARGET_DATASET_TYPE, [skypix.name], "ArrowAstropy", universe=butler.dimensions)
     with repository_errors(repo):
         butler.registry.registerDatasetType(dataset_type)
         butler.collections.register(run, CollectionType.RUN)
@@ -252,6 +251,8 @@ def ingest_targets(
 
 def _same_position(ra1: float, dec1: float, ra2: float, dec2: float) -> bool:
     """Tell whether two positions agree to 1 milliarcsecond."""
-    return abs(float(dec1) - float(dec2)) < 3e-7 and abs((float(ra1) - float(ra2) + 180) % 360 - 180) * max(
-        math.cos(math.radians(float(dec1))), 1e-9
-    ) < 3e-7
+    return (
+        abs(float(dec1) - float(dec2)) < 3e-7
+        and abs((float(ra1) - float(ra2) + 180) % 360 - 180) * max(math.cos(math.radians(float(dec1))), 1e-9)
+        < 3e-7
+    )

@@ -32,7 +32,6 @@ from lsst.resources import ResourcePath
 from .ingest_spherex import LEVEL2_DATASET_TYPE
 from .ingest_targets import TargetCatalogError, ingest_targets, read_targets
 
-
 SPECTROPHOTOMETRY_PIPELINE = "resource://spherex/pipelines/Spectrophotometry.yaml"
 """The pipeline `measure_spectra` runs."""
 
@@ -117,14 +116,20 @@ def measure_spectra(
     target_run = f"{run_prefix}/targets/{stamp}"
     output_run = f"{run_prefix}/{stamp}"
     ingest_targets(butler, table, run=target_run)
-    run_butler = Butler.from_config(butler=butler, collections=[*inputs, target_run], run=output_run)
-    executor = SimplePipelineExecutor.from_pipeline_filename(pipeline, butler=run_butler, output_run=output_run)
-    n_quanta = len(executor.quantum_graph)
-    if n_quanta == 0:
-        raise ValueError(
-            f"No Level-2 image in {', '.join(inputs)} overlaps the sky pixel of any of the {len(table)} "
-            "target(s); nothing to measure"
+    try:
+        run_butler = Butler.from_config(butler=butler, collections=[*inputs, target_run], run=output_run)
+        executor = SimplePipelineExecutor.from_pipeline_filename(
+            pipeline, butler=run_butler, output_run=output_run
         )
+        if len(executor.quantum_graph) == 0:
+            raise ValueError(
+                f"No Level-2 image in {', '.join(inputs)} overlaps the sky pixel of any of the {len(table)} "
+                "target(s); nothing to measure"
+            )
+    except BaseException:
+        # Nothing was measured: leave no target run behind.
+        butler.removeRuns([target_run])
+        raise
     quanta = executor.run(register_dataset_types=True)
     spectra = read_spectra(butler, output_run)
     result = SpectraResult(output_run, target_run, spectra, n_quanta=len(quanta))
@@ -155,11 +160,9 @@ def read_spectra(butler: Butler, collection: str) -> dict[str, Table]:
         By target name: rows sorted by wavelength, with units (micron, microJy); ``meta`` holds the
         target's ``ra``, ``dec``, ``kind``, the flag definitions and the run.
     """
-    from ..tasks.spectrophotometry_gather import KEEP_META
-
     spectra: dict[str, Table] = {}
     for ref in butler.query_datasets(SPECTRA_DATASET_TYPE, collections=collection, explain=False, limit=None):
-        table = butler.get(ref, parameters=KEEP_META)
+        table = butler.get(ref, parameters={"strip_astropy_meta_yaml": False})
         names = np.asarray(table["target"], dtype=str)
         for target, position in table.meta.get("targets", {}).items():
             spectrum = table[names == target]
@@ -168,7 +171,6 @@ def read_spectra(butler: Butler, collection: str) -> dict[str, Table]:
             spectrum.meta = {
                 "target": target,
                 **position,
-                "flag_defs": table.meta.get("flag_defs", {}),
                 "excluded_flags": table.meta.get("excluded_flags", []),
                 "run": collection,
             }
@@ -240,10 +242,14 @@ def _targets_table(
 def _image_collections(butler: Butler, collections: str | list[str]) -> list[str]:
     patterns = [collections] if isinstance(collections, str) else list(collections)
     names = []
-    for info in butler.collections.query_info("*", collection_types={CollectionType.RUN, CollectionType.CHAINED}):
+    for info in butler.collections.query_info(
+        "*", collection_types={CollectionType.RUN, CollectionType.CHAINED}
+    ):
         if any(fnmatch.fnmatchcase(info.name, pattern) for pattern in patterns) and info.name not in names:
             names.append(info.name)
-    names = [n for n in names if butler.query_datasets(LEVEL2_DATASET_TYPE, collections=n, limit=1, explain=False)]
+    names = [
+        n for n in names if butler.query_datasets(LEVEL2_DATASET_TYPE, collections=n, limit=1, explain=False)
+    ]
     if not names:
         raise ValueError(f"No collection matching {', '.join(patterns)} holds {LEVEL2_DATASET_TYPE} datasets")
     return names
@@ -258,7 +264,9 @@ def _read_truth(truth: str | os.PathLike | Table | None) -> Table | None:
     table = Table.read(os.fspath(truth), format="ascii.ecsv")
     missing = {"name", "ra", "dec", "exposure", "detector", "wavelength", "flux"} - set(table.colnames)
     if missing:
-        raise ValueError(f"{truth}: not a spherex-simulate truth table (missing {', '.join(sorted(missing))})")
+        raise ValueError(
+            f"{truth}: not a spherex-simulate truth table (missing {', '.join(sorted(missing))})"
+        )
     return table
 
 
@@ -279,7 +287,8 @@ def _truth_rows(truth: Table, spectrum: Table) -> Table:
 def _add_truth(spectrum: Table, truth: Table, target: str) -> None:
     rows = _truth_rows(truth, spectrum)
     lookup = {(int(r["exposure"]), int(r["detector"])): float(r["flux"]) for r in rows}
-    spectrum["flux_true"] = [lookup.get((int(e), int(d)), np.nan) for e, d in zip(spectrum["exposure"], spectrum["detector"])]
+    spectrum["flux_true"] = [
+        lookup.get((int(e), int(d)), np.nan) for e, d in zip(spectrum["exposure"], spectrum["detector"])
+    ]
     spectrum["flux_true"].unit = spectrum["flux"].unit
     spectrum["flux_true"].description = "Simulated flux density at this image's wavelength (truth file)"
-

@@ -15,7 +15,7 @@ BAND_COLOURS = {1: "#4b0082", 2: "#1f5fd6", 3: "#1b9e77", 4: "#b8a000", 5: "#e66
 
 
 def plot_spectrum(spectrum: Table, path: str | os.PathLike, truth: Table | None = None) -> Path:
-    """Draw a spectrum: points with error bars, one colour per band, flagged points hollow.
+    """Draw a spectrum: points with error bars, one colour per band, unused (flagged) points hollow.
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ def plot_spectrum(spectrum: Table, path: str | os.PathLike, truth: Table | None 
             ax.errorbar(
                 wavelength[rows], flux[rows], yerr=error[rows], fmt="o", ms=4, color=colour,
                 mfc="none" if hollow else colour, elinewidth=0.8, capsize=0, zorder=2,
-                label=f"band {band}" + (" (flagged)" if hollow else ""),
+                label=f"band {band}" + (" (not used)" if hollow else ""),
             )  # fmt: skip
     name = spectrum.meta.get("target", "")
     ra, dec = spectrum.meta.get("ra"), spectrum.meta.get("dec")

@@ -44,7 +44,7 @@ from ..core.psf_photometry_model import mjy_per_sr_to_microjansky, pixel_solid_a
 
 MEASUREMENT_COLUMNS = (
     "target", "exposure", "detector", "x", "y", "wavelength", "bandwidth", "flux", "flux_err",
-    "background", "flags", "psf_fraction", "n_pixels", "mjd",
+    "background", "flags", "flag_names", "psf_fraction", "n_pixels", "mjd",
 )  # fmt: skip
 """Columns of a ``forcedSpectrophotometry`` table, in order."""
 
@@ -64,6 +64,7 @@ _DESCRIPTIONS = {
     "flux_err": "1-sigma error of flux from the pixel variances",
     "background": "Fitted constant local background after zodi subtraction",
     "flags": "OR of the FLAGS bits of the pixels under the PSF core",
+    "flag_names": "Names of those bits (the image's MP_ cards), separated by |",
     "psf_fraction": "Fraction of the PSF inside the fitted pixels (< 1 near the image edge)",
     "n_pixels": "Pixels used in the fit",
     "mjd": "MJD-AVG of the exposure",
@@ -106,6 +107,11 @@ class ForcedSpectrophotometryConfig(
         doc="Half size (pixels) of the fitted box: (2 h + 1)^2 pixels around the target's pixel.",
         default=5,
         check=lambda value: 1 <= value <= 50,
+    )
+    cutoutTileSize = Field[int](
+        doc="Targets in the same tile of this many pixels are measured on one cutout (fewer reads).",
+        default=256,
+        check=lambda value: value >= 1,
     )
     coreFraction = Field[float](
         doc="Pixels whose PSF value is at least this fraction of the peak form the PSF core (flags).",
@@ -168,7 +174,7 @@ class ForcedSpectrophotometryTask(PipelineTask):
         Parameters
         ----------
         image : `lsst.daf.butler.DeferredDatasetHandle` or `~spherex.core.SPHERExLevel2Image`
-            The image; a handle is read only as the WCS and one cutout per target.
+            The image; a handle is read only as the WCS and one cutout per group of nearby targets.
         targets : `list` [`astropy.table.Table`]
             Target catalogues (columns ``name``, ``ra``, ``dec``).
         exposure, detector : `int`
@@ -182,40 +188,78 @@ class ForcedSpectrophotometryTask(PipelineTask):
         """
         read = _reader(image)
         wcs = read(component="wcs")
-        rows_, columns_ = wcs.array_shape
-        catalogue = vstack(targets, metadata_conflicts="silent") if targets else Table(names=["name", "ra", "dec"])
+        n_rows, n_columns = wcs.array_shape
+        catalogue = (
+            vstack(targets, metadata_conflicts="silent") if targets else Table(names=["name", "ra", "dec"])
+        )
         x, y = (np.atleast_1d(v) for v in wcs.world_to_pixel_values(catalogue["ra"], catalogue["dec"]))
         on_image = np.isfinite(x) & np.isfinite(y)
-        on_image &= (x >= -0.5) & (x < columns_ - 0.5) & (y >= -0.5) & (y < rows_ - 0.5)
+        on_image &= (x >= -0.5) & (x < n_columns - 0.5) & (y >= -0.5) & (y < n_rows - 0.5)
         indices = np.flatnonzero(on_image)
         solid_angle = pixel_solid_angle(wcs, x[indices], y[indices]) if len(indices) else np.array([])
         half = self.config.cutoutHalfSize
         records = []
-        flag_defs: dict[str, int] = {}
-        for i, index in enumerate(indices):
-            xi, yi = float(x[index]), float(y[index])
-            x0, y0 = max(round(xi) - half, 0), max(round(yi) - half, 0)
-            slices = (slice(y0, min(round(yi) + half + 1, rows_)), slice(x0, min(round(xi) + half + 1, columns_)))
+        for group in self.group_targets(x[indices], y[indices], (n_rows, n_columns)):
+            columns = np.round(x[indices][group]).astype(int)
+            rows = np.round(y[indices][group]).astype(int)
+            x0, y0 = max(int(columns.min()) - half, 0), max(int(rows.min()) - half, 0)
+            slices = (
+                slice(y0, min(int(rows.max()) + half + 1, n_rows)),
+                slice(x0, min(int(columns.max()) + half + 1, n_columns)),
+            )
             cutout = read(parameters={"slices": slices})
-            flag_defs = flag_defs or dict(cutout.flag_defs or {})
-            fit = self.measure(cutout, xi - x0, yi - y0)
-            wavelength, bandwidth = cutout.wavelength_at(xi - x0, yi - y0)
-            records.append(
-                (
-                    str(catalogue["name"][index]), exposure, detector, xi, yi, float(wavelength),
-                    float(bandwidth), float(mjy_per_sr_to_microjansky(fit.amplitude, solid_angle[i])),
-                    float(mjy_per_sr_to_microjansky(fit.amplitude_err, solid_angle[i])), fit.background,
-                    fit.flags, fit.psf_fraction, fit.n_pixels, _mjd(cutout.meta),
-                )
-            )  # fmt: skip
+            planes = self.fit_planes(cutout)
+            for i in group:
+                index = indices[i]
+                xi, yi = float(x[index]), float(y[index])
+                fit = self.measure(cutout, xi - x0, yi - y0, planes)
+                wavelength, bandwidth = cutout.wavelength_at(xi - x0, yi - y0)
+                records.append(
+                    (
+                        str(catalogue["name"][index]), exposure, detector, xi, yi, float(wavelength),
+                        float(bandwidth), float(mjy_per_sr_to_microjansky(fit.amplitude, solid_angle[i])),
+                        float(mjy_per_sr_to_microjansky(fit.amplitude_err, solid_angle[i])), fit.background,
+                        fit.flags, _flag_names(fit.flags, cutout.flag_defs), fit.psf_fraction, fit.n_pixels,
+                        _mjd(cutout.meta),
+                    )
+                )  # fmt: skip
+        records.sort(key=lambda record: record[0])
         table = _measurement_table(records)
-        table.meta["flag_defs"] = flag_defs
         self.log.info(
-            "Measured %d of %d targets on exposure %d detector %d.", len(records), len(catalogue), exposure, detector
+            "Measured %d of %d targets on exposure %d detector %d.",
+            len(records),
+            len(catalogue),
+            exposure,
+            detector,
         )
         return Struct(measurements=table)
 
-    def measure(self, cutout: SPHERExLevel2Image, x: float, y: float) -> Struct:
+    def group_targets(self, x: np.ndarray, y: np.ndarray, shape: tuple[int, int]) -> list[np.ndarray]:
+        """Group targets that share a cutout: those in the same tile of ``cutoutTileSize`` pixels.
+
+        Parameters
+        ----------
+        x, y : `numpy.ndarray`
+            0-based pixel positions of the targets on the image.
+        shape : `tuple` [`int`, `int`]
+            Image shape (rows, columns).
+
+        Returns
+        -------
+        groups : `list` [`numpy.ndarray`]
+            Indices into ``x`` and ``y``, one array per cutout to read.  Each read costs a fixed time
+            (headers, WCS, PSF) plus its pixels, so nearby targets are read together; the cutout of a
+            group spans at most a tile plus the fit box.
+        """
+        tile = self.config.cutoutTileSize
+        if len(x) == 0:
+            return []
+        keys = (np.round(y).astype(int) // tile) * (shape[1] // tile + 1) + np.round(x).astype(int) // tile
+        order = np.argsort(keys, kind="stable")
+        boundaries = np.flatnonzero(np.diff(keys[order])) + 1
+        return np.split(order, boundaries)
+
+    def measure(self, cutout: SPHERExLevel2Image, x: float, y: float, planes: Struct | None = None) -> Struct:
         """Fit the PSF and a constant background at a fixed position of a cutout, zodi subtracted.
 
         Parameters
@@ -224,27 +268,52 @@ class ForcedSpectrophotometryTask(PipelineTask):
             Cutout around the target, with its zodi plane, variance, flags and PSF.
         x, y : `float`
             0-based position of the target in the cutout.
+        planes : `lsst.pipe.base.Struct`, optional
+            The cutout's `fit_planes`, when several targets are measured on it.
 
         Returns
         -------
         fit : `lsst.pipe.base.Struct`
             As `fit_psf_flux`, plus ``flags`` (OR of the flag bits under the PSF core).
         """
+        planes = planes if planes is not None else self.fit_planes(cutout)
         stamp, bbox = psf_stamp(cutout, x, y, self.config.cutoutHalfSize)
-        data = np.asarray(cutout.data, dtype=float)[bbox]
-        if cutout.zodi is not None:
-            data = data - np.asarray(cutout.zodi, dtype=float)[bbox]
-        variance = np.asarray(cutout.uncertainty.represent_as(VarianceUncertainty).array, dtype=float)[bbox]
-        flags = np.zeros(stamp.shape, dtype=np.int64) if cutout.flags is None else np.asarray(cutout.flags)[bbox]
-        mask_bits = _bits(cutout.flag_defs, self.config.fitMaskFlags)
-        good = (flags & mask_bits) == 0
-        fit = fit_psf_flux(data, variance, stamp, good)
+        flags = planes.flags[bbox]
+        fit = fit_psf_flux(planes.data[bbox], planes.variance[bbox], stamp, (flags & planes.mask_bits) == 0)
         core = stamp >= self.config.coreFraction * stamp.max() if stamp.size else stamp.astype(bool)
-        fit.flags = int(np.bitwise_or.reduce(flags[core].astype(np.int64), initial=0))
+        fit.flags = int(np.bitwise_or.reduce(flags[core], initial=0))
         return fit
 
+    def fit_planes(self, cutout: SPHERExLevel2Image) -> Struct:
+        """Return what the fits read from a cutout: zodi-subtracted data, variance, flags, mask bits.
 
-def fit_psf_flux(data: np.ndarray, variance: np.ndarray, stamp: np.ndarray, good: np.ndarray | None = None) -> Struct:
+        Parameters
+        ----------
+        cutout : `~spherex.core.SPHERExLevel2Image`
+            The cutout.
+
+        Returns
+        -------
+        planes : `lsst.pipe.base.Struct`
+            ``data`` (image - zodi), ``variance`` (float64), ``flags`` (int64) and ``mask_bits`` (the
+            bits of ``fitMaskFlags`` in this image's flag definitions).
+        """
+        data = np.asarray(cutout.data, dtype=float)
+        if cutout.zodi is not None:
+            data = data - np.asarray(cutout.zodi, dtype=float)
+        variance = np.asarray(cutout.uncertainty.represent_as(VarianceUncertainty).array, dtype=float)
+        flags = np.zeros(data.shape, np.int64) if cutout.flags is None else np.asarray(cutout.flags, np.int64)
+        return Struct(
+            data=data,
+            variance=variance,
+            flags=flags,
+            mask_bits=_bits(cutout.flag_defs, self.config.fitMaskFlags),
+        )
+
+
+def fit_psf_flux(
+    data: np.ndarray, variance: np.ndarray, stamp: np.ndarray, good: np.ndarray | None = None
+) -> Struct:
     """Fit ``amplitude * stamp + background`` to pixels by variance-weighted linear least squares.
 
     Parameters
@@ -268,15 +337,18 @@ def fit_psf_flux(data: np.ndarray, variance: np.ndarray, stamp: np.ndarray, good
         use &= good
     n = int(use.sum())
     fraction = float(stamp[use].sum()) if n else 0.0
-    nan = Struct(amplitude=math.nan, amplitude_err=math.nan, background=math.nan, psf_fraction=fraction, n_pixels=n)
+    nan = Struct(
+        amplitude=math.nan, amplitude_err=math.nan, background=math.nan, psf_fraction=fraction, n_pixels=n
+    )
     if n < 3:
         return nan
     weight = 1.0 / variance[use]
     design = np.stack([stamp[use], np.ones(n)], axis=1)
     normal = design.T @ (design * weight[:, None])
-    if not np.isfinite(np.linalg.cond(normal)) or np.linalg.cond(normal) > 1e12:
+    determinant = normal[0, 0] * normal[1, 1] - normal[0, 1] ** 2
+    if not determinant > 1e-12 * normal[0, 0] * normal[1, 1]:
         return nan
-    covariance = np.linalg.inv(normal)
+    covariance = np.array([[normal[1, 1], -normal[0, 1]], [-normal[0, 1], normal[0, 0]]]) / determinant
     amplitude, background = covariance @ (design.T @ (weight * data[use]))
     return Struct(
         amplitude=float(amplitude),
@@ -307,6 +379,13 @@ def _bits(flag_defs: dict[str, int] | None, names: list[str]) -> int:
     return sum(1 << defs[name] for name in set(names) if name in defs)
 
 
+def _flag_names(flags: int, flag_defs: dict[str, int] | None) -> str:
+    names = [
+        name for name, bit in sorted((flag_defs or {}).items(), key=lambda item: item[1]) if flags >> bit & 1
+    ]
+    return "|".join(names)
+
+
 def _mjd(meta: Any) -> float:
     value = meta.get("MJD-AVG", math.nan) if meta is not None else math.nan
     if isinstance(value, tuple):
@@ -315,7 +394,7 @@ def _mjd(meta: Any) -> float:
 
 
 def _measurement_table(records: list[tuple]) -> Table:
-    dtypes = ["U64", "i8", "i8", "f8", "f8", "f8", "f8", "f8", "f8", "f8", "i8", "f8", "i8", "f8"]
+    dtypes = ["U64", "i8", "i8", "f8", "f8", "f8", "f8", "f8", "f8", "f8", "i8", "U512", "f8", "i8", "f8"]
     if records:
         table = Table(rows=records, names=MEASUREMENT_COLUMNS, dtype=dtypes)
     else:

@@ -12,7 +12,6 @@ __all__ = [
     "GatherSpectraConfig",
     "GatherSpectraConnections",
     "GatherSpectraTask",
-    "KEEP_META",
     "SPECTRUM_COLUMNS",
 ]
 
@@ -35,9 +34,6 @@ from .spectrophotometry import MEASUREMENT_COLUMNS, _measurement_table
 SPECTRUM_COLUMNS = MEASUREMENT_COLUMNS + ("used",)
 """Columns of a ``targetSpectra`` table: those of the measurements, and ``used``."""
 
-KEEP_META = {"strip_astropy_meta_yaml": False}
-"""``butler.get`` parameters that keep a table's ``meta`` (daf_butler's Parquet reader strips it)."""
-
 
 class GatherSpectraConnections(PipelineTaskConnections, dimensions=("healpix8",)):
     """Connections of `GatherSpectraTask`: the pixel's targets, the measurements near it, the spectra."""
@@ -54,8 +50,6 @@ class GatherSpectraConnections(PipelineTaskConnections, dimensions=("healpix8",)
         storageClass="ArrowAstropy",
         dimensions=("instrument", "exposure", "detector"),
         multiple=True,
-        # Read with their metadata (the flag definitions), which a plain get strips.
-        deferLoad=True,
     )
     spectra = cT.Output(
         doc="Spectra of the pixel's targets: their measurements sorted by target then wavelength.",
@@ -112,8 +106,7 @@ class GatherSpectraTask(PipelineTask):
             The spectra table.
         """
         inputs = butlerQC.get(inputRefs)
-        measurements = [handle.get(parameters=KEEP_META) for handle in inputs["measurements"]]
-        butlerQC.put(self.run(inputs["targets"], measurements), outputRefs)
+        butlerQC.put(self.run(**inputs), outputRefs)
 
     def run(self, targets: Table, measurements: list[Table]) -> Struct:
         """Select the measurements of the targets and mark those to use.
@@ -129,18 +122,17 @@ class GatherSpectraTask(PipelineTask):
         -------
         result : `lsst.pipe.base.Struct`
             ``spectra``: `astropy.table.Table` with `SPECTRUM_COLUMNS`, sorted by target then
-            wavelength; ``meta`` holds ``flag_defs``, ``excluded_flags`` and the targets' positions.
+            wavelength; ``meta`` holds ``excluded_flags`` and the targets' positions (read it with
+            ``parameters={"strip_astropy_meta_yaml": False}``: daf_butler's Parquet reader drops it).
         """
         tables = [t for t in measurements if len(t)]
         combined = vstack(tables, metadata_conflicts="silent") if tables else _measurement_table([])
-        flag_defs: dict[str, int] = {}
-        for table in measurements:
-            flag_defs.update(table.meta.get("flag_defs", {}))
         names = set(str(name) for name in targets["name"])
         spectra = combined[np.isin(np.asarray(combined["target"], dtype=str), list(names))]
-        excluded = sum(1 << flag_defs[name] for name in set(self.config.excludeFlags) if name in flag_defs)
+        excluded = set(self.config.excludeFlags)
+        clean = [not excluded.intersection(str(names).split("|")) for names in spectra["flag_names"]]
         spectra["used"] = (
-            ((np.asarray(spectra["flags"], dtype=np.int64) & excluded) == 0)
+            np.array(clean, dtype=bool).reshape(len(spectra))
             & np.isfinite(spectra["flux"])
             & np.isfinite(spectra["flux_err"])
             & (np.asarray(spectra["psf_fraction"]) >= self.config.minPsfFraction)
@@ -148,7 +140,6 @@ class GatherSpectraTask(PipelineTask):
         spectra["used"].description = "Measurement counted in the spectrum (flags, edge and fit checks)"
         spectra.sort(["target", "wavelength"])
         spectra.meta = {
-            "flag_defs": flag_defs,
             "excluded_flags": sorted(self.config.excludeFlags),
             "targets": {
                 str(row["name"]): {"ra": float(row["ra"]), "dec": float(row["dec"]), "kind": str(row["kind"])}
@@ -156,6 +147,9 @@ class GatherSpectraTask(PipelineTask):
             },
         }
         self.log.info(
-            "Gathered %d measurements (%d used) of %d targets.", len(spectra), int(np.sum(spectra["used"])), len(names)
+            "Gathered %d measurements (%d used) of %d targets.",
+            len(spectra),
+            int(np.sum(spectra["used"])),
+            len(names),
         )
         return Struct(spectra=spectra)

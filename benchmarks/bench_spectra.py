@@ -1,0 +1,168 @@
+"""Forced measurements per second: the Spectrophotometry pipeline against whole-file reads.
+
+    python benchmarks/bench_spectra.py [--quick] [--exposures 2] [--size 2040] [--targets 400]
+
+Simulates ``exposures`` x 6 Level-2 images (2040 x 2040 by default) and ingests them; places
+``targets`` targets at random within 0.4 deg of the centre of array 1 of the first exposure, so that
+they fall on arrays 1 and 4 of that exposure (one field behind the dichroic) and on the images of other
+exposures that overlap it.  Then, in one process and on the same files:
+
+(a) the pipeline: build the quantum graph of ``Spectrophotometry.yaml`` and execute it with
+    `SimplePipelineExecutor` (the machinery of ``pipetask run -j 1``), reading a WCS and cutouts;
+(b) a plain script with no repository: open every Level-2 file whole (astropy), find the targets on it
+    with its WCS, and measure them with the same fit (`ForcedSpectrophotometryTask.run` on the image in
+    memory), as one does with a directory of downloaded files;
+(c) the same script told which files hold targets (an oracle spatial index): whole-file reads only;
+(d) the measurement task alone (no executor, no outputs written) on deferred handles of those images:
+    the WCS and the cutouts through ``butler.get``, what (a) does inside each quantum.
+
+Prints measurements per second and the ratios (a)/(b) and (a)/(c).  Goals: (a) >= 10x (b) on
+2040 x 2040 images, and >= 200 measurements/s per core.  ``--quick`` (1 exposure, 200 targets) takes
+under ~3 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+from lsst.daf.butler import Butler
+from lsst.daf.butler.script import createRepo
+from lsst.pipe.base.simple_pipeline_executor import SimplePipelineExecutor
+
+from spherex.core import SPHERExLevel2Image
+from spherex.script import ingest_spherex, ingest_targets
+from spherex.simulator.level2 import simulate_level2
+from spherex.tasks import ForcedSpectrophotometryTask
+
+PIPELINE = "resource://spherex/pipelines/Spectrophotometry.yaml"
+
+
+def make_targets(path: Path, n: int, seed: int = 1) -> Table:
+    """Random targets within 0.4 deg of the centre of a Level-2 file."""
+    header = fits.getheader(path, "IMAGE")
+    ra0, dec0 = WCS(header).pixel_to_world_values(header["NAXIS1"] / 2, header["NAXIS2"] / 2)
+    rng = np.random.default_rng(seed)
+    radius = 0.4 * np.sqrt(rng.uniform(0, 1, n))
+    angle = rng.uniform(0, 2 * np.pi, n)
+    dec = dec0 + radius * np.sin(angle)
+    ra = ra0 + radius * np.cos(angle) / np.cos(np.radians(dec0))
+    return Table({"name": [f"t{i:05d}" for i in range(n)], "ra": ra, "dec": dec, "kind": [""] * n})
+
+
+def pipeline(repo: str, target_run: str) -> tuple[int, float, float]:
+    """Build and run the pipeline; return measurements, graph-building and execution seconds."""
+    start = time.perf_counter()
+    butler = Butler.from_config(repo, collections=["SPHEREx/l2b-v20", target_run], run=f"bench/{start}")
+    executor = SimplePipelineExecutor.from_pipeline_filename(PIPELINE, butler=butler)
+    built = time.perf_counter()
+    executor.run(register_dataset_types=True)
+    done = time.perf_counter()
+    measured = sum(
+        len(butler.get(ref))
+        for ref in butler.query_datasets("forcedSpectrophotometry", collections=butler.run, explain=False)
+    )
+    return measured, built - start, done - built
+
+
+def task_on_handles(repo: str, targets: Table) -> tuple[int, float]:
+    """Run the measurement task alone on deferred handles of the images that hold targets."""
+    task = ForcedSpectrophotometryTask()
+    with Butler.from_config(repo) as butler:
+        refs = butler.query_datasets("spectralImage", collections="SPHEREx/l2b-v20", explain=False)
+        handles = [butler.getDeferred(ref) for ref in refs]
+        measured, start = 0, time.perf_counter()
+        for ref, handle in zip(refs, handles, strict=True):
+            wcs = handle.get(component="wcs")
+            x, y = wcs.world_to_pixel_values(targets["ra"], targets["dec"])
+            if not np.any(
+                (x > -0.5) & (x < wcs.array_shape[1] - 0.5) & (y > -0.5) & (y < wcs.array_shape[0] - 0.5)
+            ):
+                continue
+            measured += len(
+                task.run(handle, [targets], ref.dataId["exposure"], ref.dataId["detector"]).measurements
+            )
+        return measured, time.perf_counter() - start
+
+
+def whole_files(files: list[Path], targets: Table) -> dict[Path, int]:
+    """Open each file whole, find the targets on it, measure them; return the measurements per file."""
+    task = ForcedSpectrophotometryTask()
+    measured = {}
+    for path in files:
+        image = SPHERExLevel2Image.read(path)  # every plane, read by astropy.io.fits
+        measured[path] = len(task.run(image, [targets], 0, 0).measurements)
+    return measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1 exposure (6 images), 200 targets")
+    parser.add_argument("--exposures", type=int, default=2)
+    parser.add_argument("--size", type=int, default=2040)
+    parser.add_argument("--targets", type=int, default=400)
+    parser.add_argument("--workdir", type=Path, default=None, help="keep the files here (default: temporary)")
+    args = parser.parse_args()
+    if args.quick:
+        args.exposures, args.targets = 1, 200
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or Path(tmp)
+        files_dir = work / "l2"
+        if not files_dir.exists():
+            t0 = time.perf_counter()
+            simulate_level2(files_dir, exposures=args.exposures, size=args.size)
+            print(
+                f"simulated {args.exposures * 6} images of {args.size}^2 in {time.perf_counter() - t0:.0f} s"
+            )
+        files = sorted(files_dir.glob("*.fits"))
+        repo = str(work / f"DATA-{time.time_ns()}")
+        createRepo(
+            repo,
+            seed_config="resource://spherex/configs/butler.yaml",
+            dimension_config="resource://spherex/configs/dimensions.yaml",
+            override=True,
+        )
+        assert ingest_spherex(repo, [str(files_dir)], transfer="symlink").ok
+        targets = make_targets(files[0], args.targets)
+        ingest_targets(repo, targets, run="bench/targets")
+        size_mib = sum(p.stat().st_size for p in files) / 2**20
+        print(f"{len(files)} Level-2 files ({size_mib:.0f} MiB), {len(targets)} targets near array 1")
+
+        # The page cache holds every file for all contenders (they were just written and ingested).
+        n_pipe, t_graph, t_run = pipeline(repo, "bench/targets")
+        n_task, t_task = task_on_handles(repo, targets)
+        t0 = time.perf_counter()
+        per_file = whole_files(files, targets)
+        t_all = time.perf_counter() - t0
+        oracle = [path for path, count in per_file.items() if count]
+        t0 = time.perf_counter()
+        n_oracle = sum(whole_files(oracle, targets).values())
+        t_oracle = time.perf_counter() - t0
+        n_all = sum(per_file.values())
+
+    assert n_pipe == n_all == n_oracle, (n_pipe, n_all, n_oracle)
+    t_pipe = t_graph + t_run
+    print(f"measurements: {n_pipe} on {len(oracle)} of {len(files)} images")
+    print(
+        f"(a) pipeline:            {t_pipe:7.2f} s ({t_graph:.2f} s graph + {t_run:.2f} s execution) "
+        f"{n_pipe / t_pipe:8.1f} measurements/s ({n_pipe / t_run:.1f}/s executing)"
+    )
+    print(f"(d) task alone, cutouts: {t_task:7.2f} s  {n_task / t_task:8.1f} measurements/s")
+    print(f"(b) every file, whole:   {t_all:7.2f} s  {n_all / t_all:8.1f} measurements/s")
+    print(f"(c) files with targets:  {t_oracle:7.2f} s  {n_oracle / t_oracle:8.1f} measurements/s")
+    print(f"ratio (a) vs (b): {t_all / t_pipe:.2f}x   (goal >= 10x)")
+    print(f"ratio (a) vs (c): {t_oracle / t_pipe:.2f}x")
+    print(f"pipeline rate per core: {n_pipe / t_pipe:.0f} measurements/s (goal >= 200; one process)")
+
+
+if __name__ == "__main__":
+    main()

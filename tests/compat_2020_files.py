@@ -14,7 +14,8 @@ Regenerate the committed copy with::
 
     python tests/compat_2020_files.py tests/data/small.fits
 
-(``tests/test_compat_2020.py`` checks that the committed bytes are what this writes.)
+(``tests/test_compat_2020.py`` checks that the committed file holds the layout and the planes this
+writes.)
 """
 
 from __future__ import annotations

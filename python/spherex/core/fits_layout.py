@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = ["FitsHdu", "FitsLayout", "clear_layout_cache", "cached_layout", "scan_fits_file"]
 
+import functools
 import os
 import stat
 import threading
@@ -83,12 +84,12 @@ class FitsHdu:
     header_offset: int = -1
     data_size: int = 0
 
-    @property
+    @functools.cached_property
     def dtype(self) -> np.dtype | None:
         """The numpy dtype of the stored pixels, big-endian as FITS stores them (`numpy.dtype` or `None`)."""
         return _BITPIX_DTYPES.get(self.bitpix)
 
-    @property
+    @functools.cached_property
     def raw_readable(self) -> bool:
         """Whether the pixels can be read as stored bytes: plain image data, no scaling or blanks."""
         header = self.header

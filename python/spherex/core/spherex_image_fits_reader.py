@@ -205,6 +205,12 @@ class SPHERExImageFitsReader(FitsFileReader):
             return None
         array = self.read_hdu_pixels(hdu, self.normalize_slices(slices))
         key = self.options.key_uncertainty_type
+        uncertainty_class, unit = self.remember(
+            f"uncertainty:{hdu.index}:{key}", lambda: self._uncertainty_type(hdu, key)
+        )
+        return uncertainty_class(array, unit=None if self.options.unit is not None else unit, copy=False)
+
+    def _uncertainty_type(self, hdu: FitsHdu, key: str) -> tuple[type[NDUncertainty], u.UnitBase | None]:
         utype = hdu.header.get(key, "VarianceUncertainty")
         try:
             uncertainty_class = UNCERTAINTY_TYPES[utype]
@@ -212,11 +218,9 @@ class SPHERExImageFitsReader(FitsFileReader):
             raise FitsLayoutError(
                 self.path, f"HDU {hdu.name or hdu.index} has unknown uncertainty type {key}={utype!r}"
             ) from None
-        unit = None if self.options.unit is not None else self._parse_unit(hdu.header)
-        if isinstance(unit, u.UnrecognizedUnit):
-            # The plane's unit follows from the image unit; an unreadable BUNIT here adds nothing.
-            unit = None
-        return uncertainty_class(array, unit=unit, copy=False)
+        unit = self._parse_unit(hdu.header)
+        # The plane's unit follows from the image unit; an unreadable BUNIT here adds nothing.
+        return uncertainty_class, None if isinstance(unit, u.UnrecognizedUnit) else unit
 
     def read_flags(self, slices: Any = None) -> np.ndarray | None:
         """Read the flags plane.
@@ -269,7 +273,8 @@ class SPHERExImageFitsReader(FitsFileReader):
         """
         if self.options.unit is not None:
             return self.options.unit
-        return self._parse_unit(self.image_header) or DEFAULT_UNIT
+        index = self._image_hdu.index
+        return self.remember(f"unit:{index}", lambda: self._parse_unit(self.image_header) or DEFAULT_UNIT)
 
     def read_wcs(self, slices: Any = None) -> WCS | None:
         """Read the world coordinate system of the image plane.

@@ -87,6 +87,9 @@ def test_readme_recovery_after_a_pipetask_killed_before_filling_its_chain(
         "--clobber-outputs", cwd=tmp_path, expect=1,
     )  # fmt: skip
     assert "empty output chain" in failed.stderr
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert "butler remove-collections DATA subtractr --no-confirm\n" in readme
+    assert "butler remove-runs DATA 'subtractr/*' --no-confirm\n" in readme
     for command in (
         ["remove-collections", "DATA", "subtractr", "--no-confirm"],
         ["remove-runs", "DATA", "subtractr/*", "--no-confirm"],

@@ -45,7 +45,12 @@ def run(command: list[str], cwd: Path) -> float:
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
-        sys.exit(f"{' '.join(command[:2])} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
+        # The jobs' own logs are in the temporary directory, gone once this exits: show their ends.
+        logs = "".join(
+            f"\n--- {log}:\n{log.read_text()[-1500:]}"
+            for log in sorted(cwd.glob("submit/*/*/logs/*/*.stderr"))
+        )
+        sys.exit(f"{' '.join(command[:2])} failed (exit {result.returncode}):\n{result.stderr[-3000:]}{logs}")
     return seconds
 
 

@@ -51,5 +51,9 @@ def main() -> None:
     pipetask_main()
 
 
+# At import, not only in main(): worker processes that the command spawns (aggregate-graph's scanners,
+# ``-j N`` quanta) re-import this module as their ``__main__`` and read the same graph file.
+patch_zipfile_shared_seek()
+
 if __name__ == "__main__":
     main()

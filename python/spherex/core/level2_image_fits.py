@@ -180,6 +180,12 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
         FitsLayoutError
             Raised if a card gives a bit outside 0-31, a name no FITS keyword can hold, or one name twice.
         """
+        # Keyed by the flags plane the read options chose too: the base class's definitions depend on it.
+        flags = self._planes["flags"]
+        key = f"level2_flag_defs:{None if flags is None else flags.index}"
+        return dict(self.remember(key, self._parse_flag_defs))
+
+    def _parse_flag_defs(self) -> dict[str, int]:
         flag_defs = super().read_flag_defs()
         hdu = self._plane_hdu(self.flags_hdu_name)
         if hdu is None:
@@ -209,6 +215,9 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
         comments : `dict` [`str`, `str`]
             Flag name to comment, for flags whose card has one.
         """
+        return dict(self.remember(f"flag_comments:{self._image_hdu.index}", self._parse_flag_comments))
+
+    def _parse_flag_comments(self) -> dict[str, str]:
         hdu = self._plane_hdu(self.flags_hdu_name)
         comments = {}
         for card in () if hdu is None else hdu.header.cards:

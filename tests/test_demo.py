@@ -6,8 +6,10 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from astropy.io import fits
+from astropy.table import Table
 from click.testing import CliRunner
 from lsst.daf.butler import Butler
 
@@ -46,6 +48,17 @@ def test_demo_tiny_twice(tmp_path: Path) -> None:
         assert str(png) in first.output
     for step in ("Simulate", "Ingest raw", "Ingest dark", "quantum graph", "Run ExamplePipeline", "total"):
         assert step in first.output
+    # The demo ends with one spectrum measured from the repository: its table and its plot, printed, and
+    # measurements that agree with the simulation's truth within their errors.
+    (spectrum_path,) = (directory / "spectra").glob("*.ecsv")
+    plot = spectrum_path.with_suffix(".png")
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(spectrum_path) in first.output and str(plot) in first.output
+    spectrum = Table.read(spectrum_path, format="ascii.ecsv")
+    used = spectrum[spectrum["used"]]
+    assert len(used) >= 10 and np.ptp(used["wavelength"]) > 3.0  # 0.75-5 micron, not one band
+    pull = (np.asarray(used["flux"]) - np.asarray(used["flux_true"])) / np.asarray(used["flux_err"])
+    assert np.mean(np.abs(pull) < 3) >= 0.95, pull
 
     repo = directory / "DATA"
     with Butler.from_config(str(repo), collections="subtractr") as butler:

@@ -110,6 +110,11 @@ def test_cutout_answers_for_the_same_pixels(tmp_path: Path) -> None:
     np.testing.assert_array_equal(cut.zodi, full.zodi[20:30, 5:25])
     np.testing.assert_allclose(cut.wavelength_maps(), full.wavelength_maps()[:, 20:30, 5:25], rtol=1e-6)
     assert full.psf_model.zone_at(24, 40) == cut.psf_model.zone_at(19, 20)
+    # Cutouts of one file share the PSF cube parsed once, read-only: no reader can alter another's.
+    other = SPHERExLevel2Image.read(path, slices=(slice(0, 8), slice(0, 8)))
+    assert other.psf_model.cube is cut.psf_model.cube and other.psf_model.origin == (0, 0)
+    with pytest.raises(ValueError, match="read-only"):
+        cut.psf_model.cube[0, 0, 0] = 1.0
     # The written cutout carries its origin in WCS 'A' and reads back the same wavelengths.
     cut.write(tmp_path / "cut.fits")
     again = SPHERExLevel2Image.read(tmp_path / "cut.fits")

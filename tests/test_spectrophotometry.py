@@ -3,7 +3,9 @@
 The module fixture runs the commands of the README section "Spectra from the repository" as written
 (simulate a deep field with a truth table, create a repository, ingest the Level-2 files, run
 ``spherex-spectrum``); the tests check the quantum graph, the files, the cutout reads and the accuracy
-against the simulation's truth.
+against the simulation's truth.  They take minutes (the simulation and pipeline runs of the fixture), so
+they are marked slow; `tests/test_spectrophotometry_accuracy.py` checks the accuracy figures by default
+on a smaller deep field.
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def spectra(workflow: dict) -> dict[str, Table]:
     }
 
 
+@pytest.mark.slow  # the README's deep field: minutes; test_spectrophotometry_accuracy.py is the short check
 def test_every_target_gets_a_spectrum_file_and_plot(workflow: dict) -> None:
     found = spectra(workflow)
     assert set(found) == set(workflow["targets"]["name"])
@@ -122,6 +125,7 @@ def test_every_target_gets_a_spectrum_file_and_plot(workflow: dict) -> None:
         assert f"{name}: {len(table)} measurements ({int(table['used'].sum())} used)" in workflow["stdout"]
 
 
+@pytest.mark.slow
 def test_measurements_are_the_truth_images(workflow: dict) -> None:
     """Each target is measured on exactly the images the simulation put it on (its truth rows)."""
     truth = workflow["truth"]
@@ -137,6 +141,7 @@ def test_measurements_are_the_truth_images(workflow: dict) -> None:
             assert abs(row["wavelength"] - true["wavelength"]) < 1e-4
 
 
+@pytest.mark.slow
 def test_accuracy_against_the_truth(workflow: dict) -> None:
     """Pulls of isolated sources, reduced chi-square of each spectrum, depth of the ice band."""
     pulls, reduced = [], []
@@ -206,6 +211,7 @@ def fit_ice_depth(
     return float(params[2]), float(np.sqrt(np.linalg.inv(normal)[2, 2]))
 
 
+@pytest.mark.slow
 def test_quantum_graph_has_quanta_only_for_images_overlapping_targets(workflow: dict) -> None:
     from lsst.pipe.base.simple_pipeline_executor import SimplePipelineExecutor
 
@@ -244,7 +250,11 @@ def test_quantum_graph_has_quanta_only_for_images_overlapping_targets(workflow: 
     assert seen <= measured
     assert len(measured) < len(images) / 2
     gathers = [node for node in graph if node.taskDef.label == "gatherSpectra"]
-    assert {int(node.quantum.dataId["healpix8"]) for node in gathers} == pixels
+    # One gathering quantum for all targets (quanta cost more than the gathering itself).
+    assert len(gathers) == 1
+    (gather,) = gathers
+    gathered = {int(ref.dataId["healpix8"]) for ref in gather.quantum.inputs["spectroTargets"]}
+    assert gathered == pixels
 
 
 class RecordingHandle(DeferredDatasetHandle):
@@ -257,6 +267,7 @@ class RecordingHandle(DeferredDatasetHandle):
         return super().get(component=component, parameters=parameters, storageClass=storageClass)
 
 
+@pytest.mark.slow
 def test_measurement_reads_only_cutouts_and_matches_the_whole_image(workflow: dict) -> None:
     truth = workflow["truth"]
     exposure, detector = int(truth["exposure"][0]), int(truth["detector"][0])
@@ -310,6 +321,7 @@ def test_gathering_keeps_flagged_measurements_and_marks_them() -> None:
     assert spectra.meta["targets"]["b"] == {"ra": 2.0, "dec": 0.0, "kind": ""}
 
 
+@pytest.mark.slow
 def test_spectrum_command_errors_are_one_line(workflow: dict) -> None:
     work = workflow["work"]
     cases = [
@@ -326,6 +338,7 @@ def test_spectrum_command_errors_are_one_line(workflow: dict) -> None:
         assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], (command, lines)
 
 
+@pytest.mark.slow
 def test_pipetask_run_gives_the_same_spectra(workflow: dict) -> None:
     """The README's `butler ingest-targets` + `pipetask run` make what `spherex-spectrum` made."""
     from spherex.script.spectrum import read_spectra

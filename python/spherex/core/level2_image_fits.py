@@ -30,6 +30,7 @@ from __future__ import annotations
 __all__ = ["SPHERExLevel2FitsReader", "spectral_wcs_cards"]
 
 import re
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -179,6 +180,12 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
         FitsLayoutError
             Raised if a card gives a bit outside 0-31, a name no FITS keyword can hold, or one name twice.
         """
+        # Keyed by the flags plane the read options chose too: the base class's definitions depend on it.
+        flags = self._planes["flags"]
+        key = f"level2_flag_defs:{None if flags is None else flags.index}"
+        return dict(self.remember(key, self._parse_flag_defs))
+
+    def _parse_flag_defs(self) -> dict[str, int]:
         flag_defs = super().read_flag_defs()
         hdu = self._plane_hdu(self.flags_hdu_name)
         if hdu is None:
@@ -208,6 +215,9 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
         comments : `dict` [`str`, `str`]
             Flag name to comment, for flags whose card has one.
         """
+        return dict(self.remember(f"flag_comments:{self._image_hdu.index}", self._parse_flag_comments))
+
+    def _parse_flag_comments(self) -> dict[str, str]:
         hdu = self._plane_hdu(self.flags_hdu_name)
         comments = {}
         for card in () if hdu is None else hdu.header.cards:
@@ -242,22 +252,30 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
             Raised if the cube is not 3-d, its zone cards do not match its planes, or (for a file with the
             PSF header error) its zone centres are not a grid.
         """
+        psf = self.remember(f"psf:{self._image_hdu.index}", self._parse_psf)
+        # Parsed once per file (zone cards and cube): a cutout moves only the origin.  The cube is
+        # read-only, shared by every reader of the file.
+        return None if psf is None else replace(psf, origin=self.origin(slices))
+
+    def _parse_psf(self) -> Level2PSF | None:
         hdu = self._plane_hdu(self.psf_hdu_name)
         try:
             if hdu is not None:
                 cards = self._zone_cards(hdu.header, len(hdu.data) if hdu.data is not None else 0)
+                cube = np.array(hdu.data)
+                cube.setflags(write=False)
                 return Level2PSF.from_labels(
-                    np.array(hdu.data),
+                    cube,
                     cards["XCTR"],
                     cards["YCTR"],
                     version=self.version,
                     oversampling=int(hdu.header.get("OVERSAMP", 10)),
-                    origin=self.origin(slices),
+                    origin=self.origin(),
                     x_widths=cards.get("XWID"),
                     y_widths=cards.get("YWID"),
                 )
             table = self._by_name.get(self.epsf_hdu_name)
-            return None if table is None else self._read_epsf(table, slices)
+            return None if table is None else self._read_epsf(table, None)
         except (SPHERExImageError, ValueError, TypeError) as err:
             if isinstance(err, FitsLayoutError):
                 raise
@@ -321,6 +339,10 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
         FitsLayoutError
             Raised if the table lacks the ``X``, ``Y`` or ``VALUES`` column or they do not agree.
         """
+        lookup = self.remember(f"spectral_lookup:{self._image_hdu.index}", self._parse_spectral_lookup)
+        return None if lookup is None else replace(lookup, origin=self.origin(slices))
+
+    def _parse_spectral_lookup(self) -> SpectralLookup | None:
         hdu = self._by_name.get(self.wave_hdu_name)
         if hdu is None:
             return None
@@ -337,7 +359,8 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
         x, y = np.ravel(row["X"]), np.ravel(row["Y"])
         try:
             values = np.asarray(row["VALUES"], dtype=float).reshape(len(y), len(x), 2)
-            return SpectralLookup(x, y, values, origin=self.origin(slices))
+            values.setflags(write=False)
+            return SpectralLookup(x, y, values, origin=self.origin())
         except (SPHERExImageError, ValueError) as err:
             raise FitsLayoutError(self.path, f"HDU {self.wave_hdu_name}: {err}") from err
 

@@ -36,6 +36,7 @@ from ..simulator import simulate
 from .graph import write_grouped_dot
 from .pipetask import PipetaskError, QuantumProgress, run_pipetask
 from .plots import plot_quicklook, plot_sky_map
+from .spectrum_step import spectrum_step
 
 SEED_CONFIG = "resource://spherex/configs/butler.yaml"
 DIMENSION_CONFIG = "resource://spherex/configs/dimensions.yaml"
@@ -224,6 +225,7 @@ DEMO_STEPS: list[DemoStep] = [
     DemoStep("Build the quantum graph", qgraph_step),
     DemoStep("Run ExamplePipeline (pipetask run -j {jobs})", run_step),
     DemoStep("Draw pictures", pictures_step),
+    DemoStep("Measure a spectrum (spherex-spectrum)", spectrum_step),
 ]
 """The demo, in order."""
 

@@ -1,9 +1,16 @@
-"""Assemble the forced measurements of targets into spectra, one table per common sky pixel.
+"""Assemble the forced measurements of targets into spectra, one table per instrument and run.
 
-Targets are not a dimension of the repository, so the spectra of the targets of one common sky pixel
-(``healpix8``, the pixel that holds their ``spectroTargets`` catalogue) are stored together in one
-``targetSpectra`` table, a spectrum being the rows of one ``target``.  The quantum of a pixel reads the
-``forcedSpectrophotometry`` tables of every image that overlaps the pixel.
+Targets are not a dimension of the repository, so the spectra of every target of the quantum graph are
+stored together in one ``targetSpectra`` table per instrument, a spectrum being the rows of one
+``target``.  The one quantum reads the ``spectroTargets`` catalogues of the sky pixels (``healpix8``)
+the graph's images overlap and every ``forcedSpectrophotometry`` table.
+
+Why per instrument rather than per sky pixel: gathering is a table concatenation (milliseconds per
+thousand rows) while each quantum costs the executor ~0.2-1 s of its own, and targets within half a
+degree already spread over ~17 ``healpix8`` pixels; a graph of many pixels then spent most of its time
+starting gathering quanta.  A coarser sky pixel cannot be used: daf_butler relates regions only to the
+common sky pixelization.  For very large catalogues, run the pipeline per sub-catalogue (each
+``spherex-spectrum --targets`` call is one graph).
 """
 
 from __future__ import annotations
@@ -35,27 +42,28 @@ SPECTRUM_COLUMNS = MEASUREMENT_COLUMNS + ("used",)
 """Columns of a ``targetSpectra`` table: those of the measurements, and ``used``."""
 
 
-class GatherSpectraConnections(PipelineTaskConnections, dimensions=("healpix8",)):
-    """Connections of `GatherSpectraTask`: the pixel's targets, the measurements near it, the spectra."""
+class GatherSpectraConnections(PipelineTaskConnections, dimensions=("instrument",)):
+    """Connections of `GatherSpectraTask`: the targets, the measurements, the spectra."""
 
     targets = cT.Input(
-        doc="Target catalogue of the sky pixel.",
+        doc="Target catalogues of the sky pixels the graph's images overlap.",
         name="spectroTargets",
         storageClass="ArrowAstropy",
         dimensions=("healpix8",),
+        multiple=True,
     )
     measurements = cT.Input(
-        doc="Forced measurements of every image that overlaps the sky pixel.",
+        doc="Forced measurements of every image of the graph.",
         name="forcedSpectrophotometry",
         storageClass="ArrowAstropy",
         dimensions=("instrument", "exposure", "detector"),
         multiple=True,
     )
     spectra = cT.Output(
-        doc="Spectra of the pixel's targets: their measurements sorted by target then wavelength.",
+        doc="Spectra of the targets: their measurements sorted by target then wavelength.",
         name="targetSpectra",
         storageClass="ArrowAstropy",
-        dimensions=("healpix8",),
+        dimensions=("instrument",),
     )
 
 
@@ -77,7 +85,7 @@ class GatherSpectraConfig(PipelineTaskConfig, pipelineConnections=GatherSpectraC
 
 
 class GatherSpectraTask(PipelineTask):
-    """Gather the measurements of each target of a sky pixel into its spectrum.
+    """Gather the measurements of each target into its spectrum.
 
     A spectrum is the target's rows, sorted by wavelength; every measurement is kept, and ``used`` says
     whether it counts: finite flux and error, no flag of ``excludeFlags`` under the PSF core, and at least
@@ -94,27 +102,27 @@ class GatherSpectraTask(PipelineTask):
         inputRefs: InputQuantizedConnection,
         outputRefs: OutputQuantizedConnection,
     ) -> None:
-        """Read the pixel's targets and the measurement tables, write the spectra.
+        """Read the targets and the measurement tables, write the spectra.
 
         Parameters
         ----------
         butlerQC : `lsst.pipe.base.QuantumContext`
             Butler access for this quantum.
         inputRefs : `lsst.pipe.base.InputQuantizedConnection`
-            The target catalogue and the measurement tables.
+            The target catalogues and the measurement tables.
         outputRefs : `lsst.pipe.base.OutputQuantizedConnection`
             The spectra table.
         """
         inputs = butlerQC.get(inputRefs)
         butlerQC.put(self.run(**inputs), outputRefs)
 
-    def run(self, targets: Table, measurements: list[Table]) -> Struct:
+    def run(self, targets: Table | list[Table], measurements: list[Table]) -> Struct:
         """Select the measurements of the targets and mark those to use.
 
         Parameters
         ----------
-        targets : `astropy.table.Table`
-            The pixel's targets (column ``name``).
+        targets : `astropy.table.Table` or `list` [`astropy.table.Table`]
+            The targets (columns ``name``, ``ra``, ``dec``, ``kind``), one catalogue or several.
         measurements : `list` [`astropy.table.Table`]
             Measurement tables of `~spherex.tasks.ForcedSpectrophotometryTask`.
 
@@ -125,6 +133,8 @@ class GatherSpectraTask(PipelineTask):
             wavelength; ``meta`` holds ``excluded_flags`` and the targets' positions (read it with
             ``parameters={"strip_astropy_meta_yaml": False}``: daf_butler's Parquet reader drops it).
         """
+        if not isinstance(targets, Table):
+            targets = vstack(list(targets), metadata_conflicts="silent")
         tables = [t for t in measurements if len(t)]
         combined = vstack(tables, metadata_conflicts="silent") if tables else _measurement_table([])
         names = set(str(name) for name in targets["name"])

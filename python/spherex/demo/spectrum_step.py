@@ -64,10 +64,12 @@ def spectrum_step(ctx: DemoContext) -> None:
             truth=truth,
             **DEEP_FIELD_SHAPE,
         )
+        from .run import _rel  # run.py imports this module
+
         kept = _keep_images_with_sources(written, Table.read(truth, format="ascii.ecsv"))
         ctx.echo(
             f"    simulated {len(written)} Level-2 images of {DEEP_FIELD_SIZE}^2 pixels; kept the {kept} "
-            f"the sources fall on, in {field}"
+            f"the sources fall on, in {_rel(field)}"
         )
     report = ingest_spherex(str(ctx.repo), [str(field)])
     ctx.echo(f"    {report.summary()}")

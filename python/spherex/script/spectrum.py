@@ -130,7 +130,15 @@ def measure_spectra(
         # Nothing was measured: leave no target run behind.
         butler.removeRuns([target_run])
         raise
-    quanta = executor.run(register_dataset_types=True)
+    # pipe_base records the package versions of the run; outside an EUPS stack lsst.utils warns that it
+    # cannot ask EUPS, which says nothing about this run: keep it off the user's screen.
+    packages_log = logging.getLogger("lsst.utils.packages")
+    level = packages_log.level
+    packages_log.setLevel(logging.ERROR)
+    try:
+        quanta = executor.run(register_dataset_types=True)
+    finally:
+        packages_log.setLevel(level)
     spectra = read_spectra(butler, output_run)
     result = SpectraResult(output_run, target_run, spectra, n_quanta=len(quanta))
     if truth_table is not None:

@@ -56,6 +56,20 @@ class SpectraResult:
     """Quanta executed (measurement and gathering)."""
 
 
+class _NoEupsWarning(logging.Filter):
+    """Drop lsst.utils' "Unable to import eups" warning, which says nothing about a pip-installed run.
+
+    pipe_base records the package versions of every run; outside an EUPS stack lsst.utils then warns,
+    once per process, that it cannot ask EUPS.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Unable to import eups")
+
+
+logging.getLogger("lsst.utils.packages").addFilter(_NoEupsWarning())
+
+
 def measure_spectra(
     repo: str | Butler,
     *,
@@ -130,15 +144,7 @@ def measure_spectra(
         # Nothing was measured: leave no target run behind.
         butler.removeRuns([target_run])
         raise
-    # pipe_base records the package versions of the run; outside an EUPS stack lsst.utils warns that it
-    # cannot ask EUPS, which says nothing about this run: keep it off the user's screen.
-    packages_log = logging.getLogger("lsst.utils.packages")
-    level = packages_log.level
-    packages_log.setLevel(logging.ERROR)
-    try:
-        quanta = executor.run(register_dataset_types=True)
-    finally:
-        packages_log.setLevel(level)
+    quanta = executor.run(register_dataset_types=True)
     spectra = read_spectra(butler, output_run)
     result = SpectraResult(output_run, target_run, spectra, n_quanta=len(quanta))
     if truth_table is not None:

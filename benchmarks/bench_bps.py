@@ -26,10 +26,8 @@ import time
 from pathlib import Path
 
 from lsst.daf.butler import Butler
-from lsst.daf.butler.script import createRepo
 
-from spherex.script import ingest_simulated
-from spherex.simulator import simulate
+from simulated_repo import make_simulated_repo
 
 ROOT = Path(__file__).parents[1]
 PIPELINE = str(ROOT / "pipelines" / "ExamplePipeline.yaml")
@@ -91,18 +89,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        simulate(work / "sim", exposures=args.exposures, size=args.size, seed=5, workers=2)
-        repo = str(work / "DATA")
-        createRepo(
-            repo,
-            seed_config="resource://spherex/configs/butler.yaml",
-            dimension_config="resource://spherex/configs/dimensions.yaml",
-            override=True,
-        )
-        ingest_simulated(repo, [str(work / "sim")], transfer="symlink")
-        ingest_simulated(
-            repo, [str(work / "sim")], regex="dark_current.fits", ingest_type="dark", transfer="symlink"
-        )
+        repo = make_simulated_repo(work, args.exposures, args.size, seed=5)
         # Register the output dataset types once, so that neither contender pays for it.
         pipetask_j1(repo, "warmup", "exposure = 0 AND detector = 1", work)
 

@@ -29,10 +29,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 from lsst.daf.butler import Butler
-from lsst.daf.butler.script import createRepo
 
-from spherex.script import ingest_simulated
-from spherex.simulator import simulate
+from simulated_repo import make_simulated_repo
 
 PIPELINE = str(Path(__file__).parents[1] / "pipelines" / "ExamplePipeline.yaml")
 BIN = Path(sys.executable).parent
@@ -126,18 +124,7 @@ def main() -> None:
     job_counts = (1,) if args.quick else (1, 2)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        simulate(work / "sim", exposures=args.exposures, size=args.size, seed=3, workers=2)
-        repo = str(work / "DATA")
-        createRepo(
-            repo,
-            seed_config="resource://spherex/configs/butler.yaml",
-            dimension_config="resource://spherex/configs/dimensions.yaml",
-            override=True,
-        )
-        ingest_simulated(repo, [str(work / "sim")], transfer="symlink")
-        ingest_simulated(
-            repo, [str(work / "sim")], regex="dark_current.fits", ingest_type="dark", transfer="symlink"
-        )
+        repo = make_simulated_repo(work, args.exposures, args.size, seed=3)
 
         sim = work / "sim"
         plain_one = plain_script(sim, work / "plain_one", "000000")

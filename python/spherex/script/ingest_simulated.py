@@ -158,34 +158,25 @@ def ingest_simulated(
     groups.prune(report)
     by_exposure = groups.by_run.get(run, {})
     formatter = instrument.getRawFormatter({})
-    if ingest_type == "rawexp":
-        butler.collections.register(run, CollectionType.RUN)
-        ingest_exposures(
-            butler,
-            by_exposure,
-            dataset_type,
-            run,
-            formatter,
-            transfer,
-            groups.sources,
-            progress,
-            report,
-            instrument=instrument.getName(),
-        )
-    else:
-        butler.collections.register(run, CollectionType.CALIBRATION)
-        ingest_darks(
-            butler,
-            by_exposure,
-            dataset_type,
-            run,
-            formatter,
-            transfer,
-            groups.sources,
-            progress,
-            report,
-            instrument=instrument.getName(),
-        )
+    # Raws go into a RUN; darks into a CALIBRATION collection, certified by validity range.
+    collection_type, ingest = (
+        (CollectionType.RUN, ingest_exposures)
+        if ingest_type == "rawexp"
+        else (CollectionType.CALIBRATION, ingest_darks)
+    )
+    butler.collections.register(run, collection_type)
+    ingest(
+        butler,
+        by_exposure,
+        dataset_type,
+        run,
+        formatter,
+        transfer,
+        groups.sources,
+        progress,
+        report,
+        instrument=instrument.getName(),
+    )
     return report
 
 

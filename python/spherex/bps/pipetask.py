@@ -44,8 +44,12 @@ def patch_zipfile_shared_seek() -> None:
 
 
 def main() -> None:
-    """Run ``pipetask`` (its command line is this process's) with the zip fix in place."""
+    """Run ``pipetask`` (its command line is this process's) with the zip fix in place, reading the
+    repository's configuration once per process (`spherex.bps.qbb`)."""
     patch_zipfile_shared_seek()
+    from .qbb import reuse_butler_config
+
+    reuse_butler_config()
     from lsst.ctrl.mpexec.cli.pipetask import main as pipetask_main
 
     pipetask_main()

@@ -1,14 +1,17 @@
 """Framework overhead of ``pipetask run`` for ExamplePipeline against a plain astropy script.
 
-    python benchmarks/bench_pipeline.py [--exposures 3] [--size 2040] [--quick]
+    python benchmarks/bench_pipeline.py [--exposures 3] [--size 2040] [--repeat 3] [--quick]
 
 Simulates ``exposures`` x 6 raw/dark pairs and ingests them.  Each contender then processes the first
 exposure (6 quanta), and, separately, all of them: (a) a plain astropy script doing the same reads,
 subtraction and writes (one ``python`` process), (b) ``pipetask run -j 1``, (c) ``pipetask run -j 2``,
 each as a whole command.  The per-quantum time is the difference of the two runs divided by the
 difference in quanta, so that process start-up, imports and quantum-graph building (paid once per
-command) cancel out.  Prints per-quantum wall-clock and CPU times (the commands' own, from their
-resource usage: on a loaded machine CPU time is the steadier measure) and the ratios.
+command) cancel out.  A difference of two runs is noisy (one slow write-back of the page cache moves it
+by tens of percent), so every contender runs its pair ``repeat`` times, the contenders taking turns, and
+the medians are compared; before each clock starts the file system is synced, so that no command pays
+for the previous one's writes.  Prints per-quantum wall-clock and CPU times (the commands' own, from
+their resource usage: on a loaded machine CPU time is the steadier measure) and the ratios.
 Targets: pipetask -j 1 <= 1.5x the plain script; -j 2 at least 1.6x faster than -j 1 (see
 benchmarks/bench_bps.py for the parallel route that does speed up: BPS with quantum clustering).
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,6 +77,7 @@ def plain_script(files: Path, out: Path, exposures: str) -> tuple[float, float]:
         "import sys; sys.path.insert(0, sys.argv[1]); from bench_pipeline import plain_astropy; "
         "from pathlib import Path; plain_astropy(Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4])"
     )
+    os.sync()
     start, cpu = time.perf_counter(), children_cpu()
     subprocess.run(
         [sys.executable, "-c", code, str(Path(__file__).parent), str(files), str(out), exposures], check=True
@@ -83,6 +88,7 @@ def plain_script(files: Path, out: Path, exposures: str) -> tuple[float, float]:
 def pipetask_run(repo: str, output: str, jobs: int, where: str = "") -> tuple[float, float]:
     """Run ``pipetask run`` as a whole command; return its wall-clock and CPU seconds."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
+    os.sync()
     start, cpu = time.perf_counter(), children_cpu()
     subprocess.run(
         [
@@ -115,6 +121,7 @@ def main() -> None:
     )
     parser.add_argument("--exposures", type=int, default=3)
     parser.add_argument("--size", type=int, default=2040)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each contender's pair (median)")
     parser.add_argument("--quick", action="store_true", help="2 exposures, no -j 2")
     args = parser.parse_args()
     if args.quick:
@@ -127,31 +134,67 @@ def main() -> None:
         repo = make_simulated_repo(work, args.exposures, args.size, seed=3)
 
         sim = work / "sim"
-        plain_one = plain_script(sim, work / "plain_one", "000000")
-        plain_all = plain_script(sim, work / "plain_all", "*")
         n = 6 * args.exposures
-        times = {"plain astropy script": (plain_one, plain_all)}
-        for jobs in job_counts:
-            one = pipetask_run(repo, f"bench_j{jobs}_one", jobs, "exposure = 0")
-            every = pipetask_run(repo, f"bench_j{jobs}_all", jobs)
-            times[f"pipetask run -j {jobs}"] = (one, every)
+        runs: dict[str, list[tuple[tuple[float, float], tuple[float, float]]]] = {}
+        for attempt in range(args.repeat):
+            # The contenders take turns, so that a slow spell of the machine is shared among them.
+            runs.setdefault("plain astropy script", []).append(
+                (
+                    plain_script(sim, work / f"plain_one_{attempt}", "000000"),
+                    plain_script(sim, work / f"plain_all_{attempt}", "*"),
+                )
+            )
+            for jobs in job_counts:
+                runs.setdefault(f"pipetask run -j {jobs}", []).append(
+                    (
+                        pipetask_run(repo, f"bench_j{jobs}_one_{attempt}", jobs, "exposure = 0"),
+                        pipetask_run(repo, f"bench_j{jobs}_all_{attempt}", jobs),
+                    )
+                )
         with Butler.from_config(repo) as butler:
             for jobs in job_counts:
-                assert len(butler.query_datasets("postDark", collections=f"bench_j{jobs}_all")) == n
+                for attempt in range(args.repeat):
+                    outputs = butler.query_datasets("postDark", collections=f"bench_j{jobs}_all_{attempt}")
+                    assert len(outputs) == n
 
     extra = n - 6
+
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    # Per contender: the median over its runs of the 6-quantum time, the all-quanta time, and the
+    # per-quantum difference (the median of the differences, not the difference of the medians).
+    times = {
+        name: (
+            (median([one[0] for one, _ in pairs]), median([one[1] for one, _ in pairs])),
+            (median([every[0] for _, every in pairs]), median([every[1] for _, every in pairs])),
+        )
+        for name, pairs in runs.items()
+    }
     per_quantum = {
-        name: ((every[0] - one[0]) / extra, (every[1] - one[1]) / extra)
-        for name, (one, every) in times.items()
+        name: (
+            median([(every[0] - one[0]) / extra for one, every in pairs]),
+            median([(every[1] - one[1]) / extra for one, every in pairs]),
+        )
+        for name, pairs in runs.items()
+    }
+    spread = {
+        name: (min((e[0] - o[0]) / extra for o, e in pairs), max((e[0] - o[0]) / extra for o, e in pairs))
+        for name, pairs in runs.items()
     }
     print(
         f"{args.exposures} exposures x 6 quanta of {args.size}x{args.size} images; per quantum = "
-        f"(time for all {n} - time for the first 6) / {extra}"
+        f"(time for all {n} - time for the first 6) / {extra}; medians of {args.repeat} runs each"
     )
-    print(f"{'':24} {'6 quanta':>9} {f'{n} quanta':>10} {'per quantum':>12} {'CPU/quantum':>12}")
+    print(
+        f"{'':24} {'6 quanta':>9} {f'{n} quanta':>10} {'per quantum':>12} {'(min-max)':>15} {'CPU/quantum':>12}"
+    )
     for name, (one, every) in times.items():
         wall, cpu = per_quantum[name]
-        print(f"{name:24} {one[0]:8.2f}s {every[0]:9.2f}s {wall:11.3f}s {cpu:11.3f}s")
+        low, high = spread[name]
+        print(
+            f"{name:24} {one[0]:8.2f}s {every[0]:9.2f}s {wall:11.3f}s {low:6.3f}-{high:6.3f}s {cpu:11.3f}s"
+        )
     plain, j1 = per_quantum["plain astropy script"], per_quantum["pipetask run -j 1"]
     print(
         f"ratio pipetask -j 1 / plain per quantum: {j1[0] / plain[0]:.2f} wall, {j1[1] / plain[1]:.2f} CPU "

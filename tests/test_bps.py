@@ -152,3 +152,38 @@ def test_bps_pipetask_reads_interleaved_zip_members_correctly(tmp_path: Path) ->
         b.seek(1)
         assert b.read(1) == b"5"
         assert a.read() == b"23"
+
+
+def test_run_qbb_reads_the_repository_configuration_once(repo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clustered jobs' entry point reads ``butler.yaml`` once per process, not once per quantum,
+    and each quantum still gets a butler, and a configuration, of its own."""
+    pytest.importorskip("lsst.ctrl.mpexec")
+    import importlib
+
+    from lsst.daf.butler import ButlerConfig, DimensionUniverse, Quantum
+
+    from spherex.bps.qbb import reuse_butler_config
+
+    reads: list[object] = []
+    original_init = ButlerConfig.__init__
+
+    def counting_init(self: ButlerConfig, other: object = None, *args: object, **kwargs: object) -> None:
+        if not isinstance(other, ButlerConfig):
+            reads.append(other)  # a reading of the repository, not a copy of one
+        original_init(self, other, *args, **kwargs)
+
+    monkeypatch.setattr(ButlerConfig, "__init__", counting_init)
+    run_qbb = importlib.import_module("lsst.ctrl.mpexec.cli.script.run_qbb")
+    monkeypatch.setattr(run_qbb._QBBFactory, "__call__", run_qbb._QBBFactory.__call__)  # undone after
+    reuse_butler_config()
+    reuse_butler_config()  # idempotent: one wrapper, not two
+    with Butler.from_config(repo) as butler:
+        universe: DimensionUniverse = butler.dimensions
+    reads.clear()
+    factory = run_qbb._QBBFactory(repo, universe, {}, None)
+    butlers = [factory(Quantum(taskName="spherex.tasks.SubtractTask")) for _ in range(3)]
+
+    assert reads == [repo]
+    # Each quantum's butler has its own datastore (and the copy of the configuration it was built from).
+    assert len({id(b._datastore) for b in butlers}) == 3
+    assert all(str(b._datastore.root).rstrip("/") == f"file://{repo}" for b in butlers)

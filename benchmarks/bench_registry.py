@@ -4,14 +4,14 @@
 
 Fills a fresh repository per back end with synthetic registry content, no files: exposure records with
 timespans and regions, the six ``exposure_detector_region`` footprints of each exposure (3.5 x 3.5 deg,
-arrays 4-6 behind 1-3, as the instrument sees the sky; daf_butler adds their ``healpix8`` overlaps),
+arrays 4-6 behind 1-3, as the instrument sees the sky; daf_butler adds their ``healpix7`` overlaps),
 ``rawexp`` datasets, and one ``dark`` per array and day certified for that day.  Then it measures
 
 - ingest rate: exposures and raw datasets registered per second (one transaction per 50 exposures, as
   ``ingest-simulated`` batches), including the HEALPix overlap rows;
 - quantum graph: seconds to build ExamplePipeline's graph for one day of data (raw + the dark valid at
   each exposure's time), in process, as ``pipetask qgraph -d`` would;
-- query latency: median of ``butler.query_datasets("rawexp", where="healpix8 = N AND ...")`` for pixels
+- query latency: median of ``butler.query_datasets("rawexp", where="healpix7 = N AND ...")`` for pixels
   on the survey path, and of a ``--where`` on exposure metadata alone.
 
 PostgreSQL is a private cluster on 127.0.0.1 started by ``tests/servers.py`` (needs the ``postgresql``
@@ -172,16 +172,16 @@ def measure(butler: Butler, root: str, n_exposures: int, days: int) -> dict[str,
     figures["qgraph_quanta"] = float(len(executor.predicted))
     graph_butler.close()
 
-    healpix8 = HealpixPixelization(8)
+    healpix7 = HealpixPixelization(7)
     pixels = []
     for exposure, _day, _timespan, ra, dec in survey(n_exposures, days):
         if exposure % max(1, n_exposures // 15) == 0:
-            pixels.append(healpix8.index(UnitVector3d(LonLat.fromDegrees(ra, dec))))
+            pixels.append(healpix7.index(UnitVector3d(LonLat.fromDegrees(ra, dec))))
     latencies, counts = [], []
     for pixel in pixels:
         start = time.perf_counter()
         refs = butler.query_datasets(
-            "rawexp", collections="rawexpr", where=f"healpix8 = {pixel} AND detector IN (1, 2, 3)",
+            "rawexp", collections="rawexpr", where=f"healpix7 = {pixel} AND detector IN (1, 2, 3)",
             instrument=INSTRUMENT, explain=False, limit=None,
         )  # fmt: skip
         latencies.append(time.perf_counter() - start)
@@ -245,7 +245,7 @@ def main() -> None:
         print(
             f"{backend:9s} ingest {f['ingest_seconds']:7.1f} s = {f['exposures_per_s']:6.1f} exposures/s "
             f"({f['raws_per_s']:6.1f} raws/s); qgraph for one day ({f['qgraph_quanta']:.0f} quanta) "
-            f"{f['qgraph_seconds']:6.2f} s; healpix8 query {f['healpix_query_ms']:6.1f} ms "
+            f"{f['qgraph_seconds']:6.2f} s; healpix7 query {f['healpix_query_ms']:6.1f} ms "
             f"({f['healpix_query_rows']:.0f} rows); exposure --where {f['where_query_ms']:6.1f} ms"
         )
     if {"sqlite", "postgres"} <= results.keys():

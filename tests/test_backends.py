@@ -97,9 +97,9 @@ def test_workflow(
         (record,) = butler_.query_dimension_records(
             "exposure_detector_region", where="instrument = 'simulator' AND exposure = 0 AND detector = 2"
         )
-    pixel = lsst.sphgeom.HealpixPixelization(8).index(record.region.getCentroid())
+    pixel = lsst.sphgeom.HealpixPixelization(7).index(record.region.getCentroid())
     out = butler(
-        "query-datasets", b.repo, "postDark", "--collections", "subtractr", "--where", f"healpix8 = {pixel}"
+        "query-datasets", b.repo, "postDark", "--collections", "subtractr", "--where", f"healpix7 = {pixel}"
     )
     lines = out.strip().splitlines()
     rows = [dict(zip(lines[0].split(), line.split(), strict=True)) for line in lines[2:]]

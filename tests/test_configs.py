@@ -36,13 +36,13 @@ def test_create_from_installed_resources(tmp_path: Path) -> None:
     with Butler.from_config(repo) as butler:
         universe = butler.dimensions
         assert universe.namespace == "spherex"
-        assert universe.version == 2
+        assert universe.version == 3
         assert universe.commonSkyPix.name.startswith("healpix")
         assert {"instrument", "detector", "exposure", "exposure_detector_region"} <= set(
             universe.getStaticElements().names
         )
         # Both skypix systems are available for queries.
-        assert "htm7" in universe and "healpix8" in universe
+        assert "htm7" in universe and "healpix7" in universe and "healpix8" in universe
 
 
 def test_universe_topology(repo: str) -> None:

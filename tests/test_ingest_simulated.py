@@ -60,9 +60,9 @@ def test_healpix_query_finds_overlapping_files(repo: str, simulated_dir: Path) -
             "exposure_detector_region", where="instrument = 'simulator' AND exposure = 0 AND detector = 2"
         )
         centre = record.region.getCentroid()
-        pixel = lsst.sphgeom.HealpixPixelization(8).index(centre)
+        pixel = lsst.sphgeom.HealpixPixelization(7).index(centre)
     out, _ = butler(
-        "query-datasets", repo, "rawexp", "--collections", "rawexpr", "--where", f"healpix8 = {pixel}"
+        "query-datasets", repo, "rawexp", "--collections", "rawexpr", "--where", f"healpix7 = {pixel}"
     )
     lines = out.strip().splitlines()
     columns = lines[0].split()

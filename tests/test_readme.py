@@ -89,7 +89,7 @@ def test_workflow_runs_as_written(tmp_path: Path) -> None:
     assert "Ingested 24 dark files (4 dark epochs) into darkr; 0 failed." in out
     # The HEALPix example: the pixel the Python lines print is the one the --where query uses, and the
     # query finds the files of both arrays that see that sky (1 and 4, through the dichroic).
-    where = re.search(r'--where "healpix8 = (\d+)"', README.read_text())[1]
+    where = re.search(r'--where "healpix7 = (\d+)"', README.read_text())[1]
     assert re.search(rf"^{where}$", out, flags=re.M), "the README's pixel is not the one its Python finds"
     hits = [line for line in out.splitlines() if line.startswith("rawexp rawexpr")]
     assert len(hits) >= 2 and {line.split()[4] for line in hits} >= {"1", "4"}

@@ -253,7 +253,7 @@ def test_quantum_graph_has_quanta_only_for_images_overlapping_targets(workflow: 
     # One gathering quantum for all targets (quanta cost more than the gathering itself).
     assert len(gathers) == 1
     (gather,) = gathers
-    gathered = {int(ref.dataId["healpix8"]) for ref in gather.quantum.inputs["spectroTargets"]}
+    gathered = {int(ref.dataId["healpix7"]) for ref in gather.quantum.inputs["spectroTargets"]}
     assert gathered == pixels
 
 

@@ -39,12 +39,12 @@ def stored_targets(repo: str, run: str = "targets") -> dict[str, tuple[float, fl
                     float(row["ra"]),
                     float(row["dec"]),
                     str(row["kind"]),
-                    ref.dataId["healpix8"],
+                    ref.dataId["healpix7"],
                 )
         return out
 
 
-def test_ingest_targets_stores_one_catalogue_per_healpix8_pixel(repo: str, tmp_path: Path) -> None:
+def test_ingest_targets_stores_one_catalogue_per_healpix7_pixel(repo: str, tmp_path: Path) -> None:
     csv = write_csv(
         tmp_path / "targets.csv",
         "name,ra,dec,kind\nstar1,10.0,-5.0,star\nstar2,10.001,-5.001,\ngal1,200.5,60.25,galaxy\n",
@@ -56,7 +56,7 @@ def test_ingest_targets_stores_one_catalogue_per_healpix8_pixel(repo: str, tmp_p
     assert set(stored) == {"star1", "star2", "gal1"}
     assert stored["gal1"][:3] == (200.5, 60.25, "galaxy")
     with Butler.from_config(repo) as butler:
-        # Each target sits in the catalogue of the healpix8 pixel that contains it.
+        # Each target sits in the catalogue of the healpix7 pixel that contains it.
         for ra, dec, _, pixel in stored.values():
             assert pixel == target_pixel(butler, ra, dec)
     assert stored["star1"][3] == stored["star2"][3] != stored["gal1"][3]

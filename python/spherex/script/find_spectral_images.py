@@ -52,7 +52,7 @@ def find_spectral_images(
     Returns
     -------
     hits : `list` [`SpectralImageHit`]
-        Sorted by time then detector.  The registry narrows the search (``healpix8`` pixel, then each
+        Sorted by time then detector.  The registry narrows the search (``healpix7`` pixel, then each
         array's footprint); only the WCS and a 2 x 2 pixel cutout of the wavelength maps of each
         candidate are read.
     """

@@ -1,7 +1,7 @@
 """Ingest a catalogue of target positions, one dataset per common sky pixel, for forced spectrophotometry.
 
 Targets are stored as astropy tables (storage class ``ArrowAstropy``, Parquet files) of dataset type
-``spectroTargets`` with the repository's common sky-pixel dimension (``healpix8``): the quantum-graph
+``spectroTargets`` with the repository's common sky-pixel dimension (``healpix7``): the quantum-graph
 builder then joins each catalogue to the Level-2 images whose footprints overlap its pixel, so a
 pipeline reads only the images that can see a target.
 """
@@ -33,7 +33,7 @@ from lsst.sphgeom import LonLat, UnitVector3d
 from .ingest_simulated import repository_errors, writeable_butler
 
 TARGET_DATASET_TYPE = "spectroTargets"
-"""Dataset type of target catalogues (dimension: the common skypix, ``healpix8``)."""
+"""Dataset type of target catalogues (dimension: the common skypix, ``healpix7``)."""
 
 TARGET_RUN = "targets"
 """Default RUN collection of target catalogues."""
@@ -157,7 +157,7 @@ def _coordinate(path: str, line: int, column: str, text: str, low: float, high: 
 
 
 def target_pixel(butler: Butler, ra: float, dec: float) -> int:
-    """Return the common sky pixel (``healpix8``) of a position.
+    """Return the common sky pixel (``healpix7``) of a position.
 
     Parameters
     ----------

@@ -87,7 +87,7 @@ class ForcedSpectrophotometryConnections(
         doc="Target catalogues of the common sky pixels that overlap the image.",
         name="spectroTargets",
         storageClass="ArrowAstropy",
-        dimensions=("healpix8",),
+        dimensions=("healpix7",),
         multiple=True,
     )
     measurements = cT.Output(

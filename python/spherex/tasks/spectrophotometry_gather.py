@@ -2,13 +2,13 @@
 
 Targets are not a dimension of the repository, so the spectra of every target of the quantum graph are
 stored together in one ``targetSpectra`` table per instrument, a spectrum being the rows of one
-``target``.  The one quantum reads the ``spectroTargets`` catalogues of the sky pixels (``healpix8``)
+``target``.  The one quantum reads the ``spectroTargets`` catalogues of the sky pixels (``healpix7``)
 the graph's images overlap and every ``forcedSpectrophotometry`` table.
 
 Why per instrument rather than per sky pixel: gathering is a table concatenation (milliseconds per
 thousand rows) while each quantum costs the executor ~0.2-1 s of its own, and targets within half a
-degree already spread over ~17 ``healpix8`` pixels; a graph of many pixels then spent most of its time
-starting gathering quanta.  A coarser sky pixel cannot be used: daf_butler relates regions only to the
+degree already spread over several ``healpix7`` pixels (~17 of the finer ``healpix8``); a graph of many
+pixels spent most of its time starting gathering quanta.  A coarser sky pixel cannot be used: daf_butler relates regions only to the
 common sky pixelization.  For very large catalogues, run the pipeline per sub-catalogue (each
 ``spherex-spectrum --targets`` call is one graph).
 """
@@ -49,7 +49,7 @@ class GatherSpectraConnections(PipelineTaskConnections, dimensions=("instrument"
         doc="Target catalogues of the sky pixels the graph's images overlap.",
         name="spectroTargets",
         storageClass="ArrowAstropy",
-        dimensions=("healpix8",),
+        dimensions=("healpix7",),
         multiple=True,
     )
     measurements = cT.Input(

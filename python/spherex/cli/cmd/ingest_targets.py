@@ -23,7 +23,7 @@ from ... import script
 def ingest_targets(repo: str, catalogue: str, run: str) -> None:
     """Ingest CATALOGUE (CSV: name, ra, dec in degrees, optional kind) into REPO.
 
-    Targets are stored one catalogue per common sky pixel (healpix8), dataset type spectroTargets, so
+    Targets are stored one catalogue per common sky pixel (healpix7), dataset type spectroTargets, so
     that the Spectrophotometry pipeline measures them on every Level-2 image that overlaps them.  A bad
     row is reported with the file and row number and nothing is registered.
     """

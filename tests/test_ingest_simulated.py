@@ -190,3 +190,32 @@ def test_bad_location_and_regex(repo: str, tmp_path: Path) -> None:
     assert f"{tmp_path / 'nowhere'}: no such file or directory" in err
     _, err = butler("ingest-simulated", "--regex", "(", repo, str(tmp_path), expect=1)
     assert "Invalid --regex" in err and "Traceback" not in err
+
+
+def test_ingest_hands_the_butler_data_ids_expanded_with_the_records_it_writes(
+    repo: str, simulated_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``butler.ingest`` is given data IDs that carry their records (it then skips its own registry
+    lookup), and those records are the ones the registry holds after the ingest."""
+    from lsst.daf.butler.direct_butler import DirectButler
+
+    handed: list = []
+    original = DirectButler.ingest
+
+    def recording_ingest(self: DirectButler, *datasets, **kwargs):  # type: ignore[no-untyped-def]
+        handed.extend(ref.dataId for dataset in datasets for ref in dataset.refs)
+        return original(self, *datasets, **kwargs)
+
+    monkeypatch.setattr(DirectButler, "ingest", recording_ingest)
+    report = ingest_simulated(repo, [str(simulated_dir)])
+    assert report.ok and len(handed) == len(report.ingested) > 0
+    assert all(data_id.hasRecords() for data_id in handed)
+    with Butler.from_config(repo) as b:
+        for data_id in handed:
+            stored = {
+                element: next(iter(b.query_dimension_records(element, data_id=data_id)))
+                for element in ("exposure", "detector", "exposure_detector_region")
+            }
+            for element, record in stored.items():
+                attached = data_id.records[element]
+                assert attached.toDict() == record.toDict(), element

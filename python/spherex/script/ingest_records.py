@@ -14,6 +14,7 @@ from lsst.daf.butler.progress import Progress
 from lsst.sphgeom import ConvexPolygon
 
 from ..instrument import ObservationMetadata
+from .ingest_data_ids import ExpandedDataIds
 from .ingest_report import IngestReport
 from .ingest_repository import check_run_name, database_problem
 from .ingest_sources import CheckedSources
@@ -47,8 +48,10 @@ class ExposureIngest:
         formatter: type,
         sources: CheckedSources,
         has_simulated: bool = True,
+        data_ids: ExpandedDataIds | None = None,
     ) -> ExposureIngest:
-        """Build the exposure record, its detectors' regions and its datasets from its files."""
+        """Build the exposure record, its detectors' regions and its datasets from its files (with
+        expanded data IDs when ``data_ids`` covers the dataset type)."""
         first = observations[0]
         record = {
             "instrument": instrument,
@@ -70,19 +73,22 @@ class ExposureIngest:
             {"instrument": instrument, "exposure": exposure, "detector": obs.detector, "region": obs.region}
             for obs in observations
         ]
+        expand = data_ids is not None and data_ids.covers(dataset_type.dimensions)
         datasets = [
             FileDataset(
                 path=sources.uri(obs.path),
                 refs=[
                     DatasetRef(
                         dataset_type,
-                        {"instrument": instrument, "exposure": exposure, "detector": obs.detector},
+                        data_ids.data_id(record, obs.detector, region)
+                        if expand and data_ids is not None
+                        else {"instrument": instrument, "exposure": exposure, "detector": obs.detector},
                         run=run,
                     )
                 ],
                 formatter=formatter,
             )
-            for obs in observations
+            for obs, region in zip(observations, regions, strict=True)
         ]
         return cls(exposure, observations, record, regions, datasets)
 
@@ -188,6 +194,7 @@ def ingest_exposures(
         for ref in butler.query_datasets(dataset_type, collections=run, explain=False, limit=None)
     }
     known_regions = _known_detector_regions(butler, instrument, by_exposure.keys())
+    data_ids = ExpandedDataIds(butler, instrument)
 
     pending: list[ExposureIngest] = []
     for exposure in sorted(by_exposure):
@@ -212,6 +219,7 @@ def ingest_exposures(
                     formatter,
                     sources,
                     has_simulated,
+                    data_ids,
                 )
             )
 

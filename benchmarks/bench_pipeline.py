@@ -186,15 +186,12 @@ def main() -> None:
         f"{args.exposures} exposures x 6 quanta of {args.size}x{args.size} images; per quantum = "
         f"(time for all {n} - time for the first 6) / {extra}; medians of {args.repeat} runs each"
     )
-    print(
-        f"{'':24} {'6 quanta':>9} {f'{n} quanta':>10} {'per quantum':>12} {'(min-max)':>15} {'CPU/quantum':>12}"
-    )
+    header = f"{'6 quanta':>9} {f'{n} quanta':>10} {'per quantum':>12} {'(min-max)':>15} {'CPU/quantum':>12}"
+    print(f"{'':24} {header}")
     for name, (one, every) in times.items():
         wall, cpu = per_quantum[name]
         low, high = spread[name]
-        print(
-            f"{name:24} {one[0]:8.2f}s {every[0]:9.2f}s {wall:11.3f}s {low:6.3f}-{high:6.3f}s {cpu:11.3f}s"
-        )
+        print(f"{name:24} {one[0]:8.2f}s {every[0]:9.2f}s {wall:11.3f}s {low:6.3f}-{high:6.3f}s {cpu:11.3f}s")
     plain, j1 = per_quantum["plain astropy script"], per_quantum["pipetask run -j 1"]
     print(
         f"ratio pipetask -j 1 / plain per quantum: {j1[0] / plain[0]:.2f} wall, {j1[1] / plain[1]:.2f} CPU "

@@ -45,7 +45,8 @@ def patch_zipfile_shared_seek() -> None:
 
 def main() -> None:
     """Run ``pipetask`` (its command line is this process's) with the zip fix in place, reading the
-    repository's configuration once per process (`spherex.bps.qbb`)."""
+    repository's configuration once per process (`spherex.bps.qbb`).
+    """
     patch_zipfile_shared_seek()
     from .qbb import reuse_butler_config
 

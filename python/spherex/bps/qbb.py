@@ -33,11 +33,11 @@ def reuse_butler_config() -> None:
         return
     original = factory.__call__
 
-    def __call__(self: Any, quantum: Any) -> Any:
+    def call_with_config_read_once(self: Any, quantum: Any) -> Any:
         if not isinstance(self.butler_config, ButlerConfig):
             # The same reading the butler itself would do (it is not given the search path either).
             self.butler_config = ButlerConfig(self.butler_config)
         return original(self, quantum)
 
-    __call__._spherex_reuses_config = True  # type: ignore[attr-defined]
-    factory.__call__ = __call__
+    call_with_config_read_once._spherex_reuses_config = True  # type: ignore[attr-defined]
+    factory.__call__ = call_with_config_read_once

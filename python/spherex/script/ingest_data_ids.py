@@ -45,7 +45,8 @@ class ExpandedDataIds:
 
     def covers(self, dimensions: DimensionGroup) -> bool:
         """Whether data IDs of ``dimensions`` can be built here (a dataset type of other dimensions, or
-        a repository without the instrument's records, keeps plain data IDs)."""
+        a repository without the instrument's records, keeps plain data IDs).
+        """
         return dimensions == self._group and self._instrument_record is not None
 
     def data_id(

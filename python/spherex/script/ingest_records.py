@@ -51,7 +51,8 @@ class ExposureIngest:
         data_ids: ExpandedDataIds | None = None,
     ) -> ExposureIngest:
         """Build the exposure record, its detectors' regions and its datasets from its files (with
-        expanded data IDs when ``data_ids`` covers the dataset type)."""
+        expanded data IDs when ``data_ids`` covers the dataset type).
+        """
         first = observations[0]
         record = {
             "instrument": instrument,

@@ -8,9 +8,9 @@ the graph's images overlap and every ``forcedSpectrophotometry`` table.
 Why per instrument rather than per sky pixel: gathering is a table concatenation (milliseconds per
 thousand rows) while each quantum costs the executor ~0.2-1 s of its own, and targets within half a
 degree already spread over several ``healpix7`` pixels (~17 of the finer ``healpix8``); a graph of many
-pixels spent most of its time starting gathering quanta.  A coarser sky pixel cannot be used: daf_butler relates regions only to the
-common sky pixelization.  For very large catalogues, run the pipeline per sub-catalogue (each
-``spherex-spectrum --targets`` call is one graph).
+pixels spent most of its time starting gathering quanta.  A coarser sky pixel cannot be used: daf_butler
+relates regions only to the common sky pixelization.  For very large catalogues, run the pipeline per
+sub-catalogue (each ``spherex-spectrum --targets`` call is one graph).
 """
 
 from __future__ import annotations

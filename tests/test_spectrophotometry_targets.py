@@ -150,3 +150,34 @@ def test_read_targets_accepts_exactly_the_valid_rows(
     else:
         assert valid
         assert table["name"][0] == clean and 0 <= table["ra"][0] < 360 and table["dec"][0] == dec
+
+
+def test_ingest_targets_refuses_a_version_2_repository_in_one_line(tmp_path: Path) -> None:
+    """A repository of the earlier universe (common skypix healpix8) cannot feed the spectrophotometry
+    tasks (healpix7): ``butler ingest-targets`` says so in one line and registers nothing."""
+    from importlib.resources import files
+
+    from lsst.daf.butler.script import createRepo
+
+    from spherex.instrument import SimulatorInstrument
+
+    dims = files("spherex.configs").joinpath("dimensions.yaml").read_text()
+    assert "version: 3" in dims and "common: healpix7" in dims
+    old_dims = tmp_path / "dimensions-v2.yaml"
+    old_dims.write_text(
+        dims.replace("version: 3", "version: 2").replace("common: healpix7", "common: healpix8")
+    )
+    repo = str(tmp_path / "OLD")
+    createRepo(repo, seed_config="resource://spherex/configs/butler.yaml", dimension_config=str(old_dims))
+    with Butler.from_config(repo, writeable=True) as butler:
+        SimulatorInstrument().register(butler.registry)
+    csv = write_csv(tmp_path / "t.csv", "name,ra,dec\nstar1,10.0,-5.0\n")
+
+    code, output = run_butler("ingest-targets", repo, str(csv))
+    assert code != 0
+    error_lines = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert len(error_lines) == 1, output
+    assert "version 2" in error_lines[0] and "healpix8" in error_lines[0] and "healpix7" in error_lines[0]
+    with Butler.from_config(repo) as butler:
+        assert TARGET_DATASET_TYPE not in {t.name for t in butler.registry.queryDatasetTypes()}
+        assert "targets" not in set(butler.collections.query("*"))

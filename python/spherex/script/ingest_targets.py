@@ -206,9 +206,17 @@ def ingest_targets(
     source = targets.meta.get("source", "targets")
     if not run or run.startswith("/") or ".." in run.split("/"):
         raise TargetCatalogError(f"Invalid --run {run!r}: a collection name, not a path")
+    from ..tasks.spectrophotometry import TARGET_SKYPIX  # here: pipe_base only for this command
+
     butler = writeable_butler(repo)
     report = TargetIngestReport(run)
     skypix = butler.dimensions.commonSkyPix
+    if skypix.name != TARGET_SKYPIX:
+        raise ValueError(
+            f"{repo}: its dimension universe (version {butler.dimensions.version}) relates footprints to "
+            f"{skypix.name}; the spectrophotometry pipeline needs {TARGET_SKYPIX} (universe version 3): "
+            "create a new repository and ingest its files again (README, migration notes)"
+        )
     dataset_type = DatasetType(TARGET_DATASET_TYPE, [skypix.name], "ArrowAstropy", universe=butler.dimensions)
     with repository_errors(repo):
         butler.registry.registerDatasetType(dataset_type)

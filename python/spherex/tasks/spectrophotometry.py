@@ -13,6 +13,7 @@ from __future__ import annotations
 
 __all__ = [
     "MEASUREMENT_COLUMNS",
+    "TARGET_SKYPIX",
     "ForcedSpectrophotometryConfig",
     "ForcedSpectrophotometryConnections",
     "ForcedSpectrophotometryTask",
@@ -41,6 +42,10 @@ from lsst.pipe.base import connectionTypes as cT
 
 from ..core import SPHERExLevel2Image
 from ..core.psf_photometry_model import mjy_per_sr_to_microjansky, pixel_solid_angle, psf_stamp
+
+TARGET_SKYPIX = "healpix7"
+"""Sky pixel dimension of the ``spectroTargets`` catalogues: the common skypix of universe version 3,
+the only level daf_butler can relate to the images' footprints."""
 
 MEASUREMENT_COLUMNS = (
     "target", "exposure", "detector", "x", "y", "wavelength", "bandwidth", "flux", "flux_err",
@@ -87,7 +92,7 @@ class ForcedSpectrophotometryConnections(
         doc="Target catalogues of the common sky pixels that overlap the image.",
         name="spectroTargets",
         storageClass="ArrowAstropy",
-        dimensions=("healpix7",),
+        dimensions=(TARGET_SKYPIX,),
         multiple=True,
     )
     measurements = cT.Output(

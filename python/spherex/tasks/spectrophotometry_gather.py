@@ -26,17 +26,14 @@ import numpy as np
 from astropy.table import Table, vstack
 from lsst.pex.config import Field, ListField
 from lsst.pipe.base import (
-    InputQuantizedConnection,
-    OutputQuantizedConnection,
     PipelineTask,
     PipelineTaskConfig,
     PipelineTaskConnections,
-    QuantumContext,
     Struct,
 )
 from lsst.pipe.base import connectionTypes as cT
 
-from .spectrophotometry import MEASUREMENT_COLUMNS, _measurement_table
+from .spectrophotometry import MEASUREMENT_COLUMNS, TARGET_SKYPIX, _measurement_table
 
 SPECTRUM_COLUMNS = MEASUREMENT_COLUMNS + ("used",)
 """Columns of a ``targetSpectra`` table: those of the measurements, and ``used``."""
@@ -49,7 +46,7 @@ class GatherSpectraConnections(PipelineTaskConnections, dimensions=("instrument"
         doc="Target catalogues of the sky pixels the graph's images overlap.",
         name="spectroTargets",
         storageClass="ArrowAstropy",
-        dimensions=("healpix7",),
+        dimensions=(TARGET_SKYPIX,),
         multiple=True,
     )
     measurements = cT.Input(
@@ -96,25 +93,7 @@ class GatherSpectraTask(PipelineTask):
     _DefaultName = "gatherSpectra"
     config: GatherSpectraConfig
 
-    def runQuantum(
-        self,
-        butlerQC: QuantumContext,
-        inputRefs: InputQuantizedConnection,
-        outputRefs: OutputQuantizedConnection,
-    ) -> None:
-        """Read the targets and the measurement tables, write the spectra.
-
-        Parameters
-        ----------
-        butlerQC : `lsst.pipe.base.QuantumContext`
-            Butler access for this quantum.
-        inputRefs : `lsst.pipe.base.InputQuantizedConnection`
-            The target catalogues and the measurement tables.
-        outputRefs : `lsst.pipe.base.OutputQuantizedConnection`
-            The spectra table.
-        """
-        inputs = butlerQC.get(inputRefs)
-        butlerQC.put(self.run(**inputs), outputRefs)
+    # runQuantum is pipe_base's: get the inputs, run, put the outputs.
 
     def run(self, targets: Table | list[Table], measurements: list[Table]) -> Struct:
         """Select the measurements of the targets and mark those to use.

@@ -213,7 +213,8 @@ def ingest_targets(
     skypix = butler.dimensions.commonSkyPix
     if skypix.name != TARGET_SKYPIX:
         raise ValueError(
-            f"{repo}: its dimension universe (version {butler.dimensions.version}) relates footprints to "
+            f"{repo if isinstance(repo, str) else 'The repository'}: its dimension universe (version "
+            f"{butler.dimensions.version}) relates footprints to "
             f"{skypix.name}; the spectrophotometry pipeline needs {TARGET_SKYPIX} (universe version 3): "
             "create a new repository and ingest its files again (README, migration notes)"
         )

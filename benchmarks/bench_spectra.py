@@ -38,7 +38,7 @@ from lsst.daf.butler.script import createRepo
 from lsst.pipe.base.simple_pipeline_executor import SimplePipelineExecutor
 
 from spherex.core import SPHERExLevel2Image
-from spherex.core.fits_layout import clear_layout_cache
+from spherex.core.fits.layout import clear_layout_cache
 from spherex.script import ingest_spherex, ingest_targets
 from spherex.simulator.level2 import simulate_level2
 from spherex.tasks import ForcedSpectrophotometryTask

@@ -9,10 +9,10 @@ import pytest
 from lsst.daf.butler import Butler
 
 from spherex.script import ingest_simulated
-from spherex.script.ingest_metadata import read_observations
+from spherex.script.ingest.metadata import read_observations
 
 # The module, not the function of the same name that spherex.script exports.
-ingest_module = importlib.import_module("spherex.script.ingest_simulated")
+ingest_module = importlib.import_module("spherex.script.ingest.simulated")
 
 
 @pytest.mark.parametrize("transfer", ["copy", "move", "symlink"])

@@ -19,7 +19,7 @@ from lsst.daf.butler import Butler
 from lsst.daf.butler.cli.butler import cli as butler_cli
 
 from spherex.script import ingest_simulated
-from spherex.script.ingest_sources import local_file_uri
+from spherex.script.ingest.sources import local_file_uri
 
 from .conftest import SIM_EXPOSURES
 

@@ -386,9 +386,9 @@ def test_losing_a_race_is_not_a_failure(repo: str, simulated_dir: Path) -> None:
     """The losing side of two ingests of the same files: it found nothing, another process committed the
     same datasets before its own write.  Its write conflicts, and the exposure counts as present."""
     from spherex.instrument import ObservationMetadata, SimulatorInstrument
-    from spherex.script.ingest_records import ExposureIngest, hull, landed_meanwhile, write_exposures
-    from spherex.script.ingest_sources import CheckedSources, local_file_uri
-    from spherex.script.ingest_transfer import SourceTransfer
+    from spherex.script.ingest.exposures import ExposureIngest, hull, landed_meanwhile, write_exposures
+    from spherex.script.ingest.sources import CheckedSources, local_file_uri
+    from spherex.script.ingest.transfer import SourceTransfer
 
     assert ingest_simulated(repo, [str(simulated_dir)]).ok  # the winner
     with Butler.from_config(repo, writeable=True) as b:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from lsst.daf.butler import Butler
 from lsst.daf.butler.cli.butler import cli as butler_cli
 
-from spherex.script.ingest_targets import (
+from spherex.script.ingest.targets import (
     TARGET_DATASET_TYPE,
     TargetCatalogError,
     ingest_targets,

@@ -1,12 +1,9 @@
 """The SPHEREx image model and its FITS layout."""
 
 from .errors import FitsLayoutError, SPHERExImageError
-from .fits_file import PARSE_ERRORS, check_complete, open_fits
-from .fits_file_reader import FitsFileReader
-from .fits_layout import FitsHdu, FitsLayout, clear_layout_cache
-from .fits_read_options import AUTO, FitsReadOptions
-from .fits_write_options import COMPRESSION_TYPES, FitsWriteOptions
-from .flags import (
+from .fits.file import PARSE_ERRORS, check_complete, open_fits
+from .fits.file_reader import FitsFileReader
+from .fits.flags import (
     FLAG_KEYWORD_PREFIX,
     LEVEL2_FLAG_BITS,
     MAX_FLAG_BIT,
@@ -14,14 +11,10 @@ from .flags import (
     read_flag_defs,
     validate_flag_defs,
 )
-from .level2_fits_writer import LEVEL2_PRIMARY_KEYWORDS, SPHERExLevel2FitsWriter
-from .level2_image import LEVEL2_FLAG_COMMENTS, SPHERExLevel2Image
-from .level2_image_fits import SPHERExLevel2FitsReader, spectral_wcs_cards
-from .level2_products import SpectralLookup
-from .level2_psf import Level2PSF, psf_labels_trusted, xfast_plane_of_labels
-from .psf_photometry_model import *  # noqa: F403
-from .spherex_image import SPHERExImage, spherex_image_reader, spherex_image_writer
-from .spherex_image_fits import (
+from .fits.layout import FitsHdu, FitsLayout, clear_layout_cache
+from .fits.read_options import AUTO, FitsReadOptions
+from .fits.write_options import COMPRESSION_TYPES, FitsWriteOptions
+from .image.fits import (
     DEFAULT_UNIT,
     SPHERExImageFitsReader,
     SPHERExImageFitsWriter,
@@ -30,6 +23,14 @@ from .spherex_image_fits import (
     metadata_to_header,
     parse_unit,
 )
+from .image.spherex_image import SPHERExImage, spherex_image_reader, spherex_image_writer
+from .level2.fits_reader import SPHERExLevel2FitsReader, spectral_wcs_cards
+from .level2.fits_writer import LEVEL2_PRIMARY_KEYWORDS, SPHERExLevel2FitsWriter
+from .level2.image import LEVEL2_FLAG_COMMENTS, SPHERExLevel2Image
+from .level2.products import SpectralLookup
+from .level2.psf import Level2PSF, psf_labels_trusted, xfast_plane_of_labels
+from .photometry import psf_model
+from .photometry.psf_model import *  # noqa: F403
 
 __all__ = [
     "AUTO",
@@ -56,7 +57,7 @@ __all__ = [
     "psf_labels_trusted",
     "xfast_plane_of_labels",
     "SpectralLookup",
-    *psf_photometry_model.__all__,  # noqa: F405
+    *psf_model.__all__,  # noqa: F405
     "spectral_wcs_cards",
     "SPHERExImageError",
     "SPHERExImageFitsReader",

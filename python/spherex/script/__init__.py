@@ -2,7 +2,7 @@
 
 from .compat_2020 import *
 from .find_spectral_images import *
-from .ingest_simulated import *
-from .ingest_spherex import *
-from .ingest_targets import *
+from .ingest.level2 import *
+from .ingest.simulated import *
+from .ingest.targets import *
 from .spectrum import *

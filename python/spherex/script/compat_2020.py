@@ -1,6 +1,6 @@
 """The 2020 proof of concept's Python entry point for ingest, ``ingestSimulated``.
 
-A thin wrapper over `spherex.script.ingest_simulated` keeping the 2020 signature.
+A thin wrapper over `spherex.script.ingest.simulated` keeping the 2020 signature.
 """
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ __all__ = ["ingestSimulated"]
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from .ingest_simulated import ingest_simulated
+from .ingest.simulated import ingest_simulated
 
 if TYPE_CHECKING:
     from lsst.daf.butler import Butler
 
-    from .ingest_simulated import IngestReport
+    from .ingest.simulated import IngestReport
 
 
 def ingestSimulated(  # noqa: N802 - the 2020 name

@@ -10,7 +10,7 @@ import numpy as np
 from lsst.daf.butler import Butler, DatasetRef
 from lsst.sphgeom import LonLat, UnitVector3d
 
-from .ingest_spherex import LEVEL2_DATASET_TYPE
+from .ingest.level2 import LEVEL2_DATASET_TYPE
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from astropy.table import Table
 from lsst.daf.butler import Butler, CollectionType
 from lsst.resources import ResourcePath
 
-from .ingest_spherex import LEVEL2_DATASET_TYPE
-from .ingest_targets import TargetCatalogError, ingest_targets, read_targets
+from .ingest.level2 import LEVEL2_DATASET_TYPE
+from .ingest.targets import TargetCatalogError, ingest_targets, read_targets
 
 SPECTROPHOTOMETRY_PIPELINE = "resource://spherex/pipelines/Spectrophotometry.yaml"
 """The pipeline `measure_spectra` runs."""
@@ -122,7 +122,7 @@ def measure_spectra(
 
     table = _targets_table(ra, dec, name, targets)
     truth_table = _read_truth(truth)
-    from .ingest_simulated import writeable_butler
+    from .ingest.simulated import writeable_butler
 
     butler = writeable_butler(repo)
     inputs = _image_collections(butler, collections)

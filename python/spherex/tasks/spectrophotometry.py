@@ -1,7 +1,7 @@
 """Forced PSF photometry of target positions on SPHEREx Level-2 spectral images.
 
 `ForcedSpectrophotometryTask` runs once per image ({instrument, exposure, detector}) that overlaps a
-sky pixel holding targets (``spectroTargets``, see `spherex.script.ingest_targets`).  For every target
+sky pixel holding targets (``spectroTargets``, see `spherex.script.ingest.targets`).  For every target
 that falls on the image it reads only the cutout around it (the ``slices`` parameter of the deferred
 image), subtracts the zodiacal light model, and fits the image's own PSF (`spherex.core.psf_stamp`) at
 the fixed position plus a constant local background by variance-weighted linear least squares.  Its
@@ -41,7 +41,7 @@ from lsst.pipe.base import (
 from lsst.pipe.base import connectionTypes as cT
 
 from ..core import SPHERExLevel2Image
-from ..core.psf_photometry_model import mjy_per_sr_to_microjansky, pixel_solid_angle, psf_stamp
+from ..core.photometry.psf_model import mjy_per_sr_to_microjansky, pixel_solid_angle, psf_stamp
 
 TARGET_SKYPIX = "healpix7"
 """Sky pixel dimension of the ``spectroTargets`` catalogues: the common skypix of universe version 3,

@@ -1,4 +1,4 @@
-"""``butler ingest-targets``: parse arguments, call `spherex.script.ingest_targets`."""
+"""``butler ingest-targets``: parse arguments, call `spherex.script.ingest.targets`."""
 
 from __future__ import annotations
 

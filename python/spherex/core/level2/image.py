@@ -11,12 +11,12 @@ from typing import Any, ClassVar
 import numpy as np
 from astropy.io import registry
 
-from .errors import SPHERExImageError
-from .level2_fits_writer import SPHERExLevel2FitsWriter
-from .level2_image_fits import SPHERExLevel2FitsReader
-from .level2_products import Level2PSF, SpectralLookup
-from .spherex_image import SPHERExImage
-from .spherex_image_io import _always_fits, spherex_image_reader, spherex_image_writer
+from ..errors import SPHERExImageError
+from ..image.io import _always_fits, spherex_image_reader, spherex_image_writer
+from ..image.spherex_image import SPHERExImage
+from .fits_reader import SPHERExLevel2FitsReader
+from .fits_writer import SPHERExLevel2FitsWriter
+from .products import Level2PSF, SpectralLookup
 
 # Set in the metadata of an image whose zodiacal light has been subtracted.
 _ZODI_SUBTRACTED = "ZODISUB"

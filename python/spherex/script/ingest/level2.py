@@ -16,7 +16,7 @@ from lsst.daf.butler import Butler, CollectionType
 from lsst.daf.butler.progress import Progress
 from lsst.resources import ResourcePath
 
-from ..instrument import (
+from ...instrument import (
     LEVEL2_REGEX,
     FileMetadataError,
     Level2FileName,
@@ -24,12 +24,12 @@ from ..instrument import (
     SPHERExInstrument,
     read_level2_observation,
 )
-from .ingest_metadata import read_observations
-from .ingest_records import ingest_exposures
-from .ingest_report import IngestReport
-from .ingest_repository import check_run_name, compile_regex, open_for_ingest
-from .ingest_simulated import RAW_DIMENSIONS
-from .ingest_sources import find_files
+from .exposures import ingest_exposures
+from .metadata import read_observations
+from .report import IngestReport
+from .repository import check_run_name, compile_regex, open_for_ingest
+from .simulated import RAW_DIMENSIONS
+from .sources import find_files
 
 LEVEL2_DATASET_TYPE = "spectralImage"
 """Dataset type of Level-2 spectral images (dimensions instrument, exposure, detector)."""

@@ -28,7 +28,7 @@ from astropy.io import fits
 from astropy.nddata import CCDData, InverseVariance, NDUncertainty, StdDevUncertainty, VarianceUncertainty
 from astropy.utils.exceptions import AstropyWarning
 
-from .errors import SPHERExImageError
+from ..errors import SPHERExImageError
 
 DEFAULT_UNIT = u.electron / u.s
 """Unit of images whose ``IMAGE`` HDU has no ``BUNIT``, as in the 2020 proof of concept."""

@@ -12,12 +12,12 @@ import numpy as np
 from astropy.io import fits
 from astropy.nddata import CCDData
 
-from .errors import FitsLayoutError, SPHERExImageError
-from .fits_header import DEFAULT_UNIT
-from .fits_read_options import FitsReadOptions
-from .flags import validate_flag_defs
-from .spherex_image_fits_reader import SPHERExImageFitsReader
-from .spherex_image_fits_writer import SPHERExImageFitsWriter
+from ..errors import FitsLayoutError, SPHERExImageError
+from ..fits.flags import validate_flag_defs
+from ..fits.header import DEFAULT_UNIT
+from ..fits.read_options import FitsReadOptions
+from .fits_reader import SPHERExImageFitsReader
+from .fits_writer import SPHERExImageFitsWriter
 
 
 class SPHERExImage(CCDData):
@@ -50,7 +50,7 @@ class SPHERExImage(CCDData):
     Notes
     -----
     ``SPHERExImage.read(path)`` and ``image.write(path)`` use the SPHEREx FITS layout (see
-    `spherex.core.spherex_image_fits`): ``meta`` goes to the header-only primary HDU, ``unit`` and
+    `spherex.core.image.fits`): ``meta`` goes to the header-only primary HDU, ``unit`` and
     ``wcs`` to the ``IMAGE`` HDU, flag definitions to the ``FLAGS`` HDU (so they are kept only for an
     image with flags).  On read, ``meta`` is an `astropy.io.fits.Header` holding the primary header
     cards (and image header cards that are neither structural, ``BUNIT`` nor WCS, for files of other
@@ -293,4 +293,4 @@ def _as_int32_flags(flags: Any) -> np.ndarray | None:
 
 
 # The 2020 proof of concept defined the astropy I/O functions here; they live in their own module.
-from .spherex_image_io import _always_fits, spherex_image_reader, spherex_image_writer  # noqa: E402, F401
+from .io import _always_fits, spherex_image_reader, spherex_image_writer  # noqa: E402, F401

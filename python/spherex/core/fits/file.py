@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 from astropy.io import fits
 
-from .errors import FitsLayoutError
+from ..errors import FitsLayoutError
 
 try:
     # Raised by the tile-compression codecs for damaged compressed data.

@@ -1,47 +1,45 @@
-"""The reader of SPHEREx image FITS files: planes together or one at a time, cutouts, components."""
+"""The structure and header-derived values of SPHEREx image FITS files: which HDU holds which plane, the
+unit, the WCS and the metadata.  `~spherex.core.image.fits_reader.SPHERExImageFitsReader` adds the pixel
+planes.
+"""
 
 from __future__ import annotations
 
-__all__ = ["SPHERExImageFitsReader"]
+__all__ = ["SPHERExImageHeaderReader"]
 
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, BinaryIO
 
-import numpy as np
 from astropy import units as u
 from astropy.io import fits
-from astropy.nddata import NDUncertainty
 from astropy.wcs import WCS, FITSFixedWarning
 
-from .errors import FitsLayoutError
-from .fits_file_reader import FitsFileReader, HduView
-from .fits_header import (
+from ..errors import FitsLayoutError
+from ..fits.file_reader import FitsFileReader, HduView
+from ..fits.header import (
     DEFAULT_UNIT,
-    UNCERTAINTY_TYPES,
     UNIT_KEYWORD,
     copy_card,
     is_structural_keyword,
     is_wcs_keyword,
     parse_unit,
 )
-from .fits_layout import FitsHdu
-from .fits_pixels import normalize_slices, prefetch_rows
-from .fits_read_options import FitsReadOptions
-from .flags import flags_as_int32, read_flag_defs
+from ..fits.layout import FitsHdu
+from ..fits.read_options import FitsReadOptions
 
 _DEFAULT_OPTIONS = FitsReadOptions()
 
 
-class SPHERExImageFitsReader(FitsFileReader):
+class SPHERExImageHeaderReader(FitsFileReader):
     """Read the planes of a SPHEREx image FITS file, together or one at a time.
 
     The headers are read and the structure checked (every HDU present in full, an image plane, all
     planes of one shape) on construction; pixel data are read only when a plane is asked for, in file
     order.  Plain local files are read directly (one positioned read per plane, or per cutout), their
     scan and the WCS, flag definitions and metadata parsed from it cached per file (see
-    `spherex.core.fits_layout`); tile-compressed files, streams and files opened with ``open_kwargs``
+    `spherex.core.fits.layout`); tile-compressed files, streams and files opened with ``open_kwargs``
     go through `astropy.io.fits`.  Use as a context manager, or call `close`.
 
     Parameters
@@ -154,113 +152,7 @@ class SPHERExImageFitsReader(FitsFileReader):
 
     # -- planes -------------------------------------------------------------------------------------------
 
-    def normalize_slices(self, slices: Any) -> tuple[slice, ...] | None:
-        """Check a ``slices`` parameter against the image shape.
-
-        Parameters
-        ----------
-        slices : `tuple` [`slice`, ...] or `slice` or `None`
-            Cutout in numpy (row, column) order.
-
-        Returns
-        -------
-        slices : `tuple` [`slice`, ...] or `None`
-            One non-empty forward slice per axis with explicit bounds, or `None` for the whole image.
-
-        Raises
-        ------
-        SPHERExImageError
-            Raised if ``slices`` is not a tuple of slices, selects no pixels or has a negative step.
-        """
-        if slices is None:
-            return None
-        return normalize_slices(slices, self._shape, self.path)
-
-    def read_image(self, slices: Any = None) -> np.ndarray:
-        """Read the image plane (``slices``: cutout in numpy order; dtype as stored)."""
-        return self.read_hdu_pixels(self._image_hdu, self.normalize_slices(slices))
-
-    def read_variance(self, slices: Any = None) -> np.ndarray | None:
-        """Read the uncertainty plane as stored (`None` without one); see `read_uncertainty`."""
-        hdu = self._planes["variance"]
-        return None if hdu is None else self.read_hdu_pixels(hdu, self.normalize_slices(slices))
-
-    def read_uncertainty(self, slices: Any = None) -> NDUncertainty | None:
-        """Read the uncertainty plane as an astropy uncertainty.
-
-        Parameters
-        ----------
-        slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order; the whole plane if `None`.
-
-        Returns
-        -------
-        uncertainty : `astropy.nddata.NDUncertainty` or `None`
-            `~astropy.nddata.VarianceUncertainty` unless the ``UTYPE`` keyword (``key_uncertainty_type``)
-            names another type; its unit is the ``BUNIT`` of the plane unless the image unit was given.
-            `None` if the file has no uncertainty plane.
-        """
-        hdu = self._planes["variance"]
-        if hdu is None:
-            return None
-        array = self.read_hdu_pixels(hdu, self.normalize_slices(slices))
-        key = self.options.key_uncertainty_type
-        uncertainty_class, unit = self.remember(
-            f"uncertainty:{hdu.index}:{key}", lambda: self._uncertainty_type(hdu, key)
-        )
-        return uncertainty_class(array, unit=None if self.options.unit is not None else unit, copy=False)
-
-    def _uncertainty_type(self, hdu: FitsHdu, key: str) -> tuple[type[NDUncertainty], u.UnitBase | None]:
-        utype = hdu.header.get(key, "VarianceUncertainty")
-        try:
-            uncertainty_class = UNCERTAINTY_TYPES[utype]
-        except (KeyError, TypeError):
-            raise FitsLayoutError(
-                self.path, f"HDU {hdu.name or hdu.index} has unknown uncertainty type {key}={utype!r}"
-            ) from None
-        unit = self._parse_unit(hdu.header)
-        # The plane's unit follows from the image unit; an unreadable BUNIT here adds nothing.
-        return uncertainty_class, None if isinstance(unit, u.UnrecognizedUnit) else unit
-
-    def read_flags(self, slices: Any = None) -> np.ndarray | None:
-        """Read the flags plane.
-
-        Parameters
-        ----------
-        slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order; the whole plane if `None`.
-
-        Returns
-        -------
-        flags : `numpy.ndarray` or `None`
-            int32 bitmask (narrower integer planes are widened, uint32 reinterpreted bit for bit, an
-            integer plane with ``BLANK``, which astropy returns as floats, restored to its integers);
-            `None` if the file has no flags plane.
-
-        Raises
-        ------
-        FitsLayoutError
-            Raised if the plane does not hold integers that fit in 32 bits.
-        """
-        hdu = self._planes["flags"]
-        if hdu is None:
-            return None
-        flags = self.read_hdu_pixels(hdu, self.normalize_slices(slices))
-        return flags_as_int32(flags, hdu.header, self.path, hdu.name or str(hdu.index))
-
-    def read_flag_defs(self) -> dict[str, int]:
-        """Read the flag definitions (``MP_<NAME>`` keywords of the flags HDU; empty without one)."""
-        hdu = self._planes["flags"]
-        if hdu is None:
-            return {}
-        return dict(self.remember(f"flag_defs:{hdu.index}", lambda: read_flag_defs(hdu.header, self.path)))
-
-    def read_mask(self, slices: Any = None) -> np.ndarray | None:
-        """Read the mask plane as booleans (`True` = masked); `None` without one."""
-        hdu = self._planes["mask"]
-        if hdu is None:
-            return None
-        return self.read_hdu_pixels(hdu, self.normalize_slices(slices)).astype(bool)
+    # -- header-derived values ---------------------------------------------------------------------------
 
     def read_unit(self) -> u.UnitBase:
         """Read the image unit.
@@ -355,90 +247,6 @@ class SPHERExImageFitsReader(FitsFileReader):
                     merged[card.keyword] = (card.value, card.comment)
         return merged
 
-    def read_component(self, component: str, slices: Any = None) -> Any:
-        """Read one component of the image.
-
-        Parameters
-        ----------
-        component : `str`
-            One of `components`.
-        slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order (ignored by ``metadata``).
-
-        Returns
-        -------
-        value : `typing.Any`
-            The array, WCS or header; `None` for a plane the file does not have.
-
-        Raises
-        ------
-        KeyError
-            Raised if ``component`` is not known.
-        """
-        if component not in self.components:
-            raise KeyError(
-                f"{self.path}: unknown SPHEREx image component {component!r}; known: {self.components}"
-            )
-        with self._reporting_damage():
-            return self._read_component(component, slices)
-
-    def _read_component(self, component: str, slices: Any) -> Any:
-        match component:
-            case "image":
-                return self.read_image(slices)
-            case "variance":
-                return self.read_variance(slices)
-            case "flags":
-                return self.read_flags(slices)
-            case "mask":
-                return self.read_mask(slices)
-            case "wcs":
-                return self.read_wcs(slices)
-            case "metadata":
-                return self.read_metadata()
-        raise KeyError(f"{self.path}: no reader for component {component!r}")
-
-    def read_parts(self, slices: Any = None) -> dict[str, Any]:
-        """Read everything needed to build a `~spherex.core.SPHERExImage`.
-
-        Parameters
-        ----------
-        slices : `tuple` [`slice`, ...], optional
-            Cutout in numpy (row, column) order; every plane and the WCS are cut alike.
-
-        Returns
-        -------
-        parts : `dict` [`str`, `typing.Any`]
-            Keyword arguments of the `~spherex.core.SPHERExImage` constructor: ``data``, ``unit``,
-            ``uncertainty``, ``flags``, ``flag_defs``, ``mask``, ``wcs`` and ``meta``.
-        """
-        with self._reporting_damage():
-            return self._read_parts(self.normalize_slices(slices))
-
-    def _read_parts(self, slices: tuple[slice, ...] | None) -> dict[str, Any]:
-        readers = {
-            "data": (self._image_hdu, self.read_image),
-            "flags": (self._planes["flags"], self.read_flags),
-            "uncertainty": (self._planes["variance"], self.read_uncertainty),
-            "mask": (self._planes["mask"], self.read_mask),
-        }
-        parts: dict[str, Any] = dict.fromkeys(readers)
-        if slices is not None and self._fd is not None:
-            plain = [hdu for hdu, _ in readers.values() if hdu is not None and hdu.raw_readable]
-            if len(plain) > 1 and all(len(hdu.shape) == 2 for hdu in plain):
-                prefetch_rows(self._fd, plain, slices)
-        # In file order (IMAGE, FLAGS, VARIANCE as written), so that the kernel's read-ahead serves.
-        for key, (hdu, read) in sorted(readers.items(), key=lambda item: _position(item[1][0])):
-            if hdu is not None:
-                parts[key] = read(slices)
-        parts.update(
-            unit=self.read_unit(),
-            flag_defs=self.read_flag_defs(),
-            wcs=self.read_wcs(slices),
-            meta=self.read_metadata(),
-        )
-        return parts
-
     # -- helpers ------------------------------------------------------------------------------------------
 
     def _is_metadata(self, keyword: str) -> bool:
@@ -451,11 +259,3 @@ class SPHERExImageFitsReader(FitsFileReader):
         if not isinstance(bunit, str):
             raise FitsLayoutError(self.path, f"BUNIT = {bunit!r} is not a string")
         return parse_unit(bunit)
-
-
-def _position(hdu: FitsHdu | None) -> int:
-    return -1 if hdu is None else hdu.index
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -28,7 +28,7 @@ from lsst.daf.butler.registry.interfaces import ReadOnlyDatabaseError
 from lsst.resources import ResourcePath
 from lsst.utils.db_auth import DbAuthError, DbAuthPermissionsError
 
-from ..instrument import SimulatorInstrument, SPHERExInstrument
+from ...instrument import SimulatorInstrument, SPHERExInstrument
 
 RUN_NAME_FORBIDDEN = frozenset("%\\~$*?[]{},`")
 """Characters refused in a RUN collection name (see `check_run_name`)."""

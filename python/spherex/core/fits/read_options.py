@@ -18,9 +18,9 @@ from typing import Any, Final
 
 from astropy import units as u
 
-from .errors import FitsLayoutError, SPHERExImageError
-from .fits_header import UNCERTAINTY_TYPE_KEYWORD, parse_unit
-from .fits_layout import FitsHdu
+from ..errors import FitsLayoutError, SPHERExImageError
+from .header import UNCERTAINTY_TYPE_KEYWORD, parse_unit
+from .layout import FitsHdu
 
 
 class _Auto(enum.Enum):

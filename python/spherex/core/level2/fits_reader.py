@@ -14,7 +14,7 @@ FLAGS      int32 bitmask, ``HIERARCH MP_<NAME> = bit`` (QR1, QR2) or ``MSKNnnnn 
 VARIANCE   float32, ``MJy2 / sr2``.
 ZODI       float32, ``MJy / sr``: the zodiacal light model.
 PSF        float32 cube (zones, 101, 101), ``OVERSAMP = 10``, zones in ``XCTR_k``/``YCTR_k``/``XWID_k``/
-           ``YWID_k``; QR3 has an ``EPSF`` table instead (see `spherex.core.level2_psf`).
+           ``YWID_k``; QR3 has an ``EPSF`` table instead (see `spherex.core.level2.psf`).
 WCS-WAVE   Binary table, one row: ``X``, ``Y`` (control points, 1-based pixels) and ``VALUES``
            (wavelength and bandwidth, micron, ``TDIM = (2, nx, ny)``): 7 x 7 or 9 x 9 in QR1 files,
            11 x 11 in QR2, 9 x 9 in QR3 (third-party report).
@@ -22,7 +22,7 @@ WCS-WAVE   Binary table, one row: ``X``, ``Y`` (control points, 1-based pixels) 
 
 The reader is a `~spherex.core.SPHERExImageFitsReader`, so it also reads the files of the 2020 proof of
 concept and of this package (without the Level-2 planes, which are then `None`).  The writer is in
-`spherex.core.level2_fits_writer`.
+`spherex.core.level2.fits_writer`.
 """
 
 from __future__ import annotations
@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from .errors import FitsLayoutError, SPHERExImageError
-from .flags import MAX_FLAG_BIT, validate_flag_defs
-from .level2_products import Level2PSF, SpectralLookup
-from .spherex_image_fits import SPHERExImageFitsReader
+from ..errors import FitsLayoutError, SPHERExImageError
+from ..fits.flags import MAX_FLAG_BIT, validate_flag_defs
+from ..image.fits import SPHERExImageFitsReader
+from .products import Level2PSF, SpectralLookup
 
 _ZONE_CARD = re.compile(r"^([XY])(CTR|WID)_(\d+)$")
 _MASK_NAME_CARD = re.compile(r"^MSKN(\d{4})$")

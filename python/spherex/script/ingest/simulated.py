@@ -1,8 +1,8 @@
 """Ingest simulated SPHEREx raws and dark calibrations into a Butler repository.
 
-The work is shared with ``ingest-spherex``: `~spherex.script.ingest_sources` finds the files,
-`~spherex.script.ingest_metadata` reads them one by one, `~spherex.script.ingest_records` writes whole
-exposures, `~spherex.script.ingest_transfer` moves files, `~spherex.script.ingest_report` says what
+The work is shared with ``ingest-spherex``: `~spherex.script.ingest.sources` finds the files,
+`~spherex.script.ingest.metadata` reads them one by one, `~spherex.script.ingest.exposures` writes whole
+exposures, `~spherex.script.ingest.transfer` moves files, `~spherex.script.ingest.report` says what
 happened.
 """
 
@@ -27,12 +27,13 @@ from lsst.daf.butler import Butler, CollectionType
 from lsst.daf.butler.progress import Progress
 from lsst.resources import ResourcePath
 
-from ..instrument import FileMetadataError, ObservationMetadata, SimulatorInstrument
-from ..instrument.raw_file_check import check_raw_file
-from .ingest_metadata import read_observations
-from .ingest_records import ingest_darks, ingest_exposures
-from .ingest_report import FailedFile, IngestReport
-from .ingest_repository import (
+from ...instrument import FileMetadataError, ObservationMetadata, SimulatorInstrument
+from ...instrument.raw_file_check import check_raw_file
+from .darks import ingest_darks
+from .exposures import ingest_exposures
+from .metadata import read_observations
+from .report import FailedFile, IngestReport
+from .repository import (
     check_run_name,
     compile_regex,
     database_problem,
@@ -40,7 +41,7 @@ from .ingest_repository import (
     repository_errors,
     writeable_butler,
 )
-from .ingest_sources import find_files
+from .sources import find_files
 
 DEFAULT_REGEX = r"sim_exposure_(\d+)_array_(\d).fits"
 """Selects simulated raw files; the groups are the exposure and detector ids."""
@@ -118,7 +119,7 @@ def ingest_simulated(
     Local paths are taken literally (a directory named ``%2E%2E`` is not ``..``); only regular files are
     read; directory links are followed only within their location; a directory that cannot be read, a
     location in which no file name matches ``regex``, and a source that changed between its check and
-    its transfer are each reported as failures (`spherex.script.ingest_sources`).
+    its transfer are each reported as failures (`spherex.script.ingest.sources`).
     """
     if ingest_type not in INGEST_TYPES:
         raise ValueError(f"Unknown ingest type {ingest_type!r}; choose one of {', '.join(INGEST_TYPES)}.")

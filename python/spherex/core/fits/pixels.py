@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .errors import FitsLayoutError, SPHERExImageError
-from .fits_layout import FitsHdu
+from ..errors import FitsLayoutError, SPHERExImageError
+from .layout import FitsHdu
 
 
 def normalize_slices(slices: Any, shape: tuple[int, ...], path: str) -> tuple[slice, ...]:

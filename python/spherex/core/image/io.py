@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 from astropy.io import registry
 
-from .fits_read_options import AUTO, FitsReadOptions, HduSelector
+from ..fits.read_options import AUTO, FitsReadOptions, HduSelector
 from .spherex_image import SPHERExImage
 
 # astropy's CCDData reader refuses these, since the image would not come back as stored.

@@ -15,17 +15,17 @@ from typing import Any, BinaryIO, Self
 import numpy as np
 from astropy.io import fits
 
-from .errors import FitsLayoutError, SPHERExImageError
-from .fits_file import PARSE_ERRORS, open_fits
-from .fits_layout import FitsHdu, FitsLayout, cached_layout
-from .fits_pixels import read_raw_pixels
+from ..errors import FitsLayoutError, SPHERExImageError
+from .file import PARSE_ERRORS, open_fits
+from .layout import FitsHdu, FitsLayout, cached_layout
+from .pixels import read_raw_pixels
 
 
 class FitsFileReader:
     """Open a FITS file once and read its HDUs, plain image planes straight from the file.
 
     A plain local file is opened with `os.open` and its headers scanned by
-    `~spherex.core.fits_layout.scan_fits_file` (the scan cached per file); its plain planes are read
+    `~spherex.core.fits.layout.scan_fits_file` (the scan cached per file); its plain planes are read
     with one positioned read each (`read_hdu_pixels`).  Tile-compressed or damaged files, streams, and
     files opened with ``open_kwargs`` are opened by astropy (`~spherex.core.open_fits`, which checks them
     and names what is wrong).  Use as a context manager, or call `close`.

@@ -12,7 +12,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.io.fits.hdu.compressed import DITHER_SEED_CHECKSUM
 
-from .errors import SPHERExImageError
+from ..errors import SPHERExImageError
 
 COMPRESSION_TYPES = frozenset({"RICE_1", "GZIP_1", "GZIP_2", "PLIO_1", "HCOMPRESS_1", "NOCOMPRESS"})
 """Tile-compression algorithms of astropy.io.fits (CFITSIO)."""

@@ -22,24 +22,24 @@ Level-2 files (further HDUs such as ``ZODI``, ``PSF`` and ``WCS-WAVE`` are ignor
 ``VARIANCE`` or ``UNCERT`` with a ``UTYPE`` keyword) and tile-compressed planes
 (`astropy.io.fits.CompImageHDU`).
 
-The code lives in one module per part: `spherex.core.fits_header` (keyword classes, units, metadata
-cards), `spherex.core.fits_layout` (the header scan and its per-file cache),
-`spherex.core.fits_read_options` (which HDU holds which plane), `spherex.core.fits_pixels` (direct
-reads of plain planes), `spherex.core.fits_file_reader` (one open and the HDUs of any FITS file),
-`spherex.core.spherex_image_fits_reader` and `spherex.core.spherex_image_fits_writer`.  This module
+The code lives in one module per part: `spherex.core.fits.header` (keyword classes, units, metadata
+cards), `spherex.core.fits.layout` (the header scan and its per-file cache),
+`spherex.core.fits.read_options` (which HDU holds which plane), `spherex.core.fits.pixels` (direct
+reads of plain planes), `spherex.core.fits.file_reader` (one open and the HDUs of any FITS file),
+`spherex.core.image.fits_reader` and `spherex.core.image.fits_writer`.  This module
 gathers them under the name they had when they were one.
 """
 
-from .fits_header import (
+from ..fits.header import (
     DEFAULT_UNIT,
     is_structural_keyword,
     is_wcs_keyword,
     metadata_to_header,
     parse_unit,
 )
-from .fits_read_options import AUTO, FitsReadOptions
-from .spherex_image_fits_reader import SPHERExImageFitsReader
-from .spherex_image_fits_writer import SPHERExImageFitsWriter
+from ..fits.read_options import AUTO, FitsReadOptions
+from .fits_reader import SPHERExImageFitsReader
+from .fits_writer import SPHERExImageFitsWriter
 
 __all__ = [
     "AUTO",

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 import numpy as np
 from astropy.io import fits
 
-from .errors import FitsLayoutError, SPHERExImageError
+from ..errors import FitsLayoutError, SPHERExImageError
 
 FLAG_KEYWORD_PREFIX = "MP_"
 """Prefix of the header keywords that name flag bits (`str`)."""

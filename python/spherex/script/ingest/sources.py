@@ -26,8 +26,8 @@ from collections.abc import Iterable
 
 from lsst.resources import ResourcePath
 
-from ..instrument import FileMetadataError
-from .ingest_report import IngestReport
+from ...instrument import FileMetadataError
+from .report import IngestReport
 
 _URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 

@@ -1,7 +1,7 @@
 """Write SPHEREx Level-2 spectral images so that IRSA's own recipes read them back.
 
 What a reader following IRSA's tutorials finds (the layout is that of
-`spherex.core.level2_image_fits`):
+`spherex.core.level2.fits_reader`):
 
 - ``hdul['PRIMARY'].header['VERSION']``: the pipeline version (with ``+psffix1`` appended when the PSF
   zones of an affected file were corrected on read, as IRSA's header fix does).
@@ -23,13 +23,13 @@ import numpy as np
 from astropy import units as u
 from astropy.io import fits
 
-from .level2_image_fits import spectral_wcs_cards
-from .level2_products import Level2PSF, SpectralLookup
-from .level2_psf import psf_labels_trusted
-from .spherex_image_fits import SPHERExImageFitsWriter, metadata_to_header, parse_unit
+from ..image.fits import SPHERExImageFitsWriter, metadata_to_header, parse_unit
+from .fits_reader import spectral_wcs_cards
+from .products import Level2PSF, SpectralLookup
+from .psf import psf_labels_trusted
 
 if TYPE_CHECKING:
-    from .level2_image import SPHERExLevel2Image
+    from .image import SPHERExLevel2Image
 
 LEVEL2_PRIMARY_KEYWORDS: tuple[str, ...] = ("VERSION",)
 """Metadata written to the PRIMARY header; the rest goes to ``IMAGE``.  IRSA's PRIMARY headers have five

@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from astropy import units as u
 
-from .errors import SPHERExImageError
+from ..errors import SPHERExImageError
 
 if TYPE_CHECKING:
-    from .level2_image import SPHERExLevel2Image
+    from ..level2.image import SPHERExLevel2Image
 
 _MICROJANSKY_IN_MEGAJANSKY = float((1.0 * u.uJy).to_value(u.MJy))
 

@@ -33,7 +33,7 @@ from typing import Self
 
 import numpy as np
 
-from .errors import SPHERExImageError
+from ..errors import SPHERExImageError
 
 # IRSA notice "SPHEREx PSF header error": files of pipeline 6.5.6 and later were never affected, and
 # re-issued files of 6.4 to 6.5.5 carry this local version label.

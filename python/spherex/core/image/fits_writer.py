@@ -1,4 +1,4 @@
-"""The writer of SPHEREx image FITS files (the layout is described in `spherex.core.spherex_image_fits`)."""
+"""The writer of SPHEREx image FITS files (the layout is described in `spherex.core.image.fits`)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCSHDO_P17, WCSHDO_all
 from astropy.wcs.wcs import WCSHDO_SIP
 
-from .errors import SPHERExImageError
-from .fits_header import UNIT_KEYWORD, check_pixel_dtype, metadata_to_header, unit_string
-from .fits_write_options import FitsWriteOptions
-from .flags import flag_defs_to_cards
+from ..errors import SPHERExImageError
+from ..fits.flags import flag_defs_to_cards
+from ..fits.header import UNIT_KEYWORD, check_pixel_dtype, metadata_to_header, unit_string
+from ..fits.write_options import FitsWriteOptions
 
 if TYPE_CHECKING:
     from .spherex_image import SPHERExImage

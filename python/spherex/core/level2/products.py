@@ -1,5 +1,5 @@
 """Per-image calibration products of SPHEREx Level-2 files: the spectral lookup table (and the PSF, from
-`spherex.core.level2_psf`).
+`spherex.core.level2.psf`).
 
 Both describe the full 2040 x 2040 detector array.  A cutout keeps them whole and records where its
 pixel (0, 0) lies on the array (``origin``, 0-based, as the alternate WCS ``A`` of IRSA files does), so
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import SPHERExImageError
-from .level2_psf import FullArrayProduct, Level2PSF
+from ..errors import SPHERExImageError
+from .psf import FullArrayProduct, Level2PSF
 
 
 def _fractional_index(nodes: np.ndarray, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

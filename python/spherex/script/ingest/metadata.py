@@ -18,9 +18,9 @@ from erfa import ErfaWarning
 from lsst.daf.butler.progress import Progress
 from lsst.resources import ResourcePath
 
-from ..instrument import FileMetadataError, ObservationMetadata
-from .ingest_report import IngestReport, display_name
-from .ingest_sources import CheckedSources, regular_file_state
+from ...instrument import FileMetadataError, ObservationMetadata
+from .report import IngestReport, display_name
+from .sources import CheckedSources, regular_file_state
 
 Identify = Callable[[ResourcePath, str], tuple[str, int | None]]
 """Return the RUN collection and, if the name tells it, the exposure id of a file (or raise
@@ -68,7 +68,7 @@ def read_observations(
     Parameters
     ----------
     files : `~collections.abc.Sequence` [`lsst.resources.ResourcePath`]
-        Files found by `~spherex.script.ingest_sources.find_files`.
+        Files found by `~spherex.script.ingest.sources.find_files`.
     identify : `~collections.abc.Callable`
         Gives a file's RUN collection and, when its name says it, its exposure id (so that a file
         whose headers are bad still fails its exposure).

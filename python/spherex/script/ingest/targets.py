@@ -30,7 +30,7 @@ from astropy.table import Table, vstack
 from lsst.daf.butler import Butler, CollectionType, DatasetType
 from lsst.sphgeom import LonLat, UnitVector3d
 
-from .ingest_simulated import repository_errors, writeable_butler
+from .simulated import repository_errors, writeable_butler
 
 TARGET_DATASET_TYPE = "spectroTargets"
 """Dataset type of target catalogues (dimension: the common skypix, ``healpix7``)."""
@@ -206,7 +206,7 @@ def ingest_targets(
     source = targets.meta.get("source", "targets")
     if not run or run.startswith("/") or ".." in run.split("/"):
         raise TargetCatalogError(f"Invalid --run {run!r}: a collection name, not a path")
-    from ..tasks.spectrophotometry import TARGET_SKYPIX  # here: pipe_base only for this command
+    from ...tasks.spectrophotometry import TARGET_SKYPIX  # here: pipe_base only for this command
 
     butler = writeable_butler(repo)
     report = TargetIngestReport(run)

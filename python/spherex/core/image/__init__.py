@@ -1,0 +1,1 @@
+"""`SPHERExImage` (image, variance, flags, WCS, metadata) and its FITS reader and writer."""

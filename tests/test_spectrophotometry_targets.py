@@ -71,6 +71,31 @@ def test_ingest_targets_stores_one_catalogue_per_healpix7_pixel(repo: str, tmp_p
     assert len(stored) == 4 and stored["star3"][3] == stored["star1"][3]
 
 
+def test_csv_saved_by_excel_ingests(repo: str, tmp_path: Path) -> None:
+    # Excel's "CSV UTF-8": a byte-order mark before the first column name, CRLF line ends, and the
+    # column names as a person types them.
+    csv = tmp_path / "bom.csv"
+    csv.write_bytes(
+        "\ufeffName,RA,Dec,Kind\r\nM31,10.6847,41.2690,galaxy\r\nVega,279.2347,38.7837,star\r\n".encode()
+    )
+    code, output = run_butler("ingest-targets", repo, str(csv))
+    assert code == 0, output
+    assert "Ingested 2 targets into targets" in output
+    stored = stored_targets(repo)
+    assert set(stored) == {"M31", "Vega"}
+    assert stored["M31"][:3] == (10.6847, 41.269, "galaxy")
+
+
+def test_csv_in_a_windows_code_page_names_the_fix(repo: str, tmp_path: Path) -> None:
+    # Excel's plain "CSV (Comma delimited)" writes Windows-1252: one line saying how to save it instead.
+    csv = tmp_path / "cp1252.csv"
+    csv.write_bytes("name,ra,dec\r\nB\xe9ta,1,2\r\n".encode("cp1252"))
+    code, output = run_butler("ingest-targets", repo, str(csv))
+    assert code != 0
+    (line,) = output.strip().splitlines()
+    assert str(csv) in line and "not a UTF-8 text file" in line and "save as 'CSV UTF-8'" in line
+
+
 BAD_ROWS = [
     ("name,ra\nx,1\n", "row 1: missing column(s) dec"),
     ("name,ra,dec\nx,abc,1\n", "row 2: ra 'abc' is not a number"),

@@ -73,6 +73,10 @@ def main(directory: Path, exposures: int, size: int, jobs: int, seed: int, fresh
     click.echo("  wrote:")
     for what, path in result.outputs.items():
         click.echo(f"    {_shown(path)}  ({what})")
+    if result.not_written:
+        click.echo("  not drawn:")
+        for what, why in result.not_written.items():
+            click.echo(f"    {what}: {why}")
 
 
 def _shown(path: Path) -> str:

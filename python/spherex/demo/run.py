@@ -47,6 +47,13 @@ SIMULATOR_WORKERS = min(2, os.cpu_count() or 1)
 DETECTORS = 6
 
 
+GRAPHVIZ_MISSING = (
+    "Graphviz's `dot` is not on PATH (Debian/Ubuntu: apt-get install graphviz; then "
+    "dot -Tsvg {dot} -o qgraph.svg)"
+)
+"""Why the quantum graph has no SVG, and how to get one."""
+
+
 class DemoError(RuntimeError):
     """A demo step failed; the message names the step and what went wrong, in one line."""
 
@@ -65,6 +72,8 @@ class DemoResult:
     """Wall time of each step, seconds, in order."""
     outputs: dict[str, Path] = field(default_factory=dict)
     """Files written, by description."""
+    not_written: dict[str, str] = field(default_factory=dict)
+    """Pictures the demo could not draw, by description, with why and how to get them."""
     dataset_counts: dict[str, int] = field(default_factory=dict)
     collections: list[str] = field(default_factory=list)
 
@@ -187,7 +196,9 @@ def qgraph_step(ctx: DemoContext) -> None:
         subprocess.run(["dot", "-Tsvg", str(dot), "-o", str(svg)], check=True)
         ctx.result.outputs["quantum graph (SVG)"] = svg
     else:
-        ctx.echo("    Graphviz 'dot' is not installed: no SVG of the quantum graph")
+        why = GRAPHVIZ_MISSING.format(dot=dot.name)
+        ctx.result.not_written["quantum graph (SVG)"] = why
+        ctx.echo(f"    no SVG of the quantum graph: {why}")
 
 
 def run_step(ctx: DemoContext) -> None:

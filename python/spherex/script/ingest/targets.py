@@ -101,9 +101,11 @@ def read_targets(path: str | os.PathLike) -> Table:
     kinds: list[str] = []
     seen: dict[str, int] = {}
     try:
-        with open(path, newline="", encoding="utf-8") as stream:
+        # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which is not part of the first
+        # column's name.  Column names are matched without regard to case ("RA", "Dec").
+        with open(path, newline="", encoding="utf-8-sig") as stream:
             reader = csv.DictReader(stream, skipinitialspace=True)
-            columns = [c.strip() for c in reader.fieldnames or []]
+            columns = [c.strip().lower() for c in reader.fieldnames or []]
             missing = [c for c in _REQUIRED if c not in columns]
             if missing:
                 raise TargetCatalogError(
@@ -133,7 +135,9 @@ def read_targets(path: str | os.PathLike) -> Table:
                 decs.append(dec)
                 kinds.append((row.get("kind") or "").strip())
     except UnicodeDecodeError as err:
-        raise TargetCatalogError(f"{path}: not a UTF-8 text file ({err.reason})") from None
+        raise TargetCatalogError(
+            f"{path}: not a UTF-8 text file ({err.reason}); in Excel, save as 'CSV UTF-8'"
+        ) from None
     except csv.Error as err:
         raise TargetCatalogError(f"{path}: not a CSV file ({err})") from None
     if not names:

@@ -60,10 +60,24 @@ def test_one_bad_card_fails_its_file_only(
     assert code == 1
     assert "Traceback" not in out + err
     lines = err.strip().splitlines()
-    assert lines[0].startswith(f"error: {bad}: {problem}"), lines[0]
-    # The other five files of exposure 1 wait for it; the other exposures land.
-    assert len(lines) == 6 and all("another file of exposure 1 failed" in line for line in lines[1:])
-    assert f"Ingested {N_RAWS - 6} rawexp files ({SIM_EXPOSURES - 1} exposures)" in out
+    # The bad file alone is named, with its exposure; the other five files of exposure 1 land with
+    # every other exposure, as they would if the bad file were missing.
+    (line,) = lines
+    assert line.startswith(f"error: {bad}: {problem}") and "(exposure 1)" in line, line
+    assert f"Ingested {N_RAWS - 1} rawexp files ({SIM_EXPOSURES} exposures)" in out
+    with Butler.from_config(repo) as b:
+        detectors = {
+            ref.dataId["detector"]
+            for ref in b.query_datasets(
+                "rawexp",
+                collections="rawexpr",
+                where="instrument = 'simulator' AND exposure = 1",
+                explain=False,
+            )
+        }
+        assert detectors == {1, 2, 4, 5, 6}
+        (record,) = b.query_dimension_records("exposure", instrument="simulator", exposure=1)
+        assert record.exposure_time > 0
 
 
 def test_scaled_int16_image_and_uint16_flags_are_ingested_and_read(
@@ -135,7 +149,23 @@ def test_level2_bad_value_fails_its_file_only(
     report = ingest_spherex(repo, [str(files)])
     failed = {f.path: f.reason for f in report.failed}
     assert problem in failed.pop(str(bad))
-    assert len(failed) == 5 and all("another file of exposure" in reason for reason in failed.values())
-    assert len(report.ingested) == 6 and len(report.exposures) == 1
+    # The bad file costs no more than a missing one: the other five of its exposure land, and the
+    # exposure record comes from their headers.
+    assert not failed
+    assert len(report.ingested) == 11 and len(report.exposures) == 2
     with Butler.from_config(repo) as b:
-        assert len(b.query_datasets("spectralImage", collections="SPHEREx/l2b-v20", explain=False)) == 6
+        refs = b.query_datasets("spectralImage", collections="SPHEREx/l2b-v20", explain=False)
+        assert len(refs) == 11
+        exposures = {ref.dataId["exposure"] for ref in refs}
+        records = {r.id: r for r in b.query_dimension_records("exposure", instrument="SPHEREx")}
+        assert set(records) == exposures and all(r.exposure_time > 100 for r in records.values())
+        (exposure,) = {e for e in exposures if sum(ref.dataId["exposure"] == e for ref in refs) == 5}
+
+    # Mended, the file joins its exposure.
+    shutil.copy(sorted(level2_files.glob("level2_*_0000_2D4_*.fits"))[0], bad)
+    report = ingest_spherex(repo, [str(files)])
+    assert report.ok and len(report.ingested) == 1 and len(report.already_present) == 11
+    with Butler.from_config(repo) as b:
+        refs = b.query_datasets("spectralImage", collections="SPHEREx/l2b-v20", explain=False)
+        assert len(refs) == 12
+        assert sum(ref.dataId["exposure"] == exposure for ref in refs) == 6

@@ -116,7 +116,7 @@ def ingest_spherex(
     files = find_files(locations, pattern, report)
     groups = read_observations(files, lambda uri, name: _identify(uri, name, run), _read, progress, report)
     groups.prune(report)
-    runs = sorted(set(groups.by_run) | set(groups.failed_exposures)) or [run or default_level2_run(0)]
+    runs = sorted(set(groups.by_run) | groups.failed_runs) or [run or default_level2_run(0)]
     report.run = ", ".join(runs)
     for run_name in sorted(groups.by_run):
         if not groups.by_run[run_name]:

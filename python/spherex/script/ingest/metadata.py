@@ -1,7 +1,10 @@
 """Reading the observation metadata of the files an ingest found, file by file.
 
 A file whose name or headers are wrong fails alone, by name, whatever astropy, ERFA or wcslib raise on
-the way (a card astropy cannot parse, a date ERFA refuses); the other files of the batch are read on.
+the way (a card astropy cannot parse, a date ERFA refuses); the other files of the batch are read on,
+and the good files of its exposure land without it, as they would if it were missing (IRSA serves
+exposures with fewer than six arrays as a matter of course).  Ingesting it again once mended adds it to
+its exposure.
 """
 
 from __future__ import annotations
@@ -32,20 +35,21 @@ Read = Callable[[ResourcePath, str], ObservationMetadata]
 
 @dataclass
 class ObservationGroups:
-    """The good files' metadata by RUN collection and exposure, and the exposures with a bad file."""
+    """The good files' metadata by RUN collection and exposure, and the RUNs that had a bad file."""
 
     sources: CheckedSources = field(default_factory=CheckedSources)
     by_run: dict[str, dict[int, list[ObservationMetadata]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(list))
     )
-    failed_exposures: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    failed_runs: set[str] = field(default_factory=set)
 
     def prune(self, report: IngestReport) -> None:
-        """Drop every exposure with a failed file, or two files for one detector, so none lands incomplete."""
-        for run, by_exposure in self.by_run.items():
-            for exposure in sorted(self.failed_exposures[run] & by_exposure.keys()):
-                for obs in by_exposure.pop(exposure):
-                    report.fail(obs.path, f"not ingested: another file of exposure {exposure} failed")
+        """Drop every exposure with two files for one detector: which of them is the exposure's is unknown.
+
+        An exposure with a bad file is kept: its good files land, as they would if the bad one were
+        missing.
+        """
+        for by_exposure in self.by_run.values():
             for exposure in sorted(by_exposure):
                 detectors = [obs.detector for obs in by_exposure[exposure]]
                 if len(set(detectors)) != len(detectors):
@@ -70,8 +74,8 @@ def read_observations(
     files : `~collections.abc.Sequence` [`lsst.resources.ResourcePath`]
         Files found by `~spherex.script.ingest.sources.find_files`.
     identify : `~collections.abc.Callable`
-        Gives a file's RUN collection and, when its name says it, its exposure id (so that a file
-        whose headers are bad still fails its exposure).
+        Gives a file's RUN collection and, when its name says it, its exposure id (named in the
+        report of a file whose headers are bad).
     read : `~collections.abc.Callable`
         Reads and checks one local or remote file, given its name for messages.
     progress : `lsst.daf.butler.progress.Progress`
@@ -121,6 +125,6 @@ def _failed(
     run: str | None,
     exposure: int | None,
 ) -> None:
-    report.fail(name, problem)
-    if run is not None and exposure is not None:
-        groups.failed_exposures[run].add(exposure)
+    report.fail(name, problem if exposure is None else f"{problem} (exposure {exposure})")
+    if run is not None:
+        groups.failed_runs.add(run)

@@ -103,10 +103,11 @@ def ingest_simulated(
     Notes
     -----
     The datasets of one exposure (raws) or one dark epoch land in one transaction with their dimension
-    records, or not at all: a file that cannot be read, is truncated, lacks a plane (see
-    `spherex.instrument.check_raw_file`) or a required header keyword fails its whole exposure, and is
-    reported by name; other exposures are ingested.  Files already ingested are skipped, so running the
-    same ingest again adds nothing.
+    records, or not at all.  A file that cannot be read, is truncated, lacks a plane (see
+    `spherex.instrument.check_raw_file`) or a required header keyword is reported by name and left out;
+    the good files of its exposure land, as they would if it were missing (the exposure record from
+    their headers), and ingesting it again once mended adds it to its exposure.  Files already ingested
+    are skipped, so running the same ingest again adds nothing.
 
     A process killed at any moment leaves whole exposures or nothing in the registry, and every dataset
     in the registry has its file; files copied for exposures whose transaction never committed may be

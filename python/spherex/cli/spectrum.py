@@ -66,6 +66,8 @@ def main(
     The targets are stored in REPO (RUN spectra/targets/<time>), the Spectrophotometry pipeline runs on
     every Level-2 image that covers them (RUN spectra/<time>), and each target's spectrum is written to
     OUTPUT as <name>.ecsv (micron, microJy; flagged measurements kept with used=False) and <name>.png.
+    Once finished, both runs go to the front of the CHAINED collection spectra, which so shows the
+    latest spectra; the runs of a call that was killed are removed by the next call.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Harmless here: no EUPS (package versions come from pip), no pandas (tables are astropy's); an

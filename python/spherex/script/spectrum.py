@@ -17,7 +17,6 @@ __all__ = [
     "write_spectrum_files",
 ]
 
-import datetime
 import fnmatch
 import logging
 import os
@@ -31,6 +30,7 @@ from lsst.resources import ResourcePath
 
 from .ingest.level2 import LEVEL2_DATASET_TYPE
 from .ingest.targets import TargetCatalogError, ingest_targets, read_targets
+from .spectrum_runs import SpectrumRuns, recover_spectrum_runs
 
 SPECTROPHOTOMETRY_PIPELINE = "resource://spherex/pipelines/Spectrophotometry.yaml"
 """The pipeline `measure_spectra` runs."""
@@ -48,6 +48,8 @@ class SpectraResult:
     """RUN collection holding the measurements and spectra."""
     target_run: str
     """RUN collection holding the target catalogue."""
+    chain: str = "spectra"
+    """CHAINED collection whose first children are these two runs (the latest spectra of every target)."""
     spectra: dict[str, Table] = field(default_factory=dict)
     """Spectrum of each target, by name (targets no image covers are absent)."""
     files: list[Path] = field(default_factory=list)
@@ -104,7 +106,9 @@ def measure_spectra(
     pipeline : `str`, optional
         Pipeline file to run.
     run_prefix : `str`, optional
-        Targets go to ``<prefix>/targets/<time>`` and results to ``<prefix>/<time>``.
+        Targets go to ``<prefix>/targets/<time>`` and results to ``<prefix>/<time>``; once finished, both
+        are put at the front of the CHAINED collection ``<prefix>`` (`spherex.script.spectrum_runs`).
+        The runs of an earlier call killed before it finished are removed first.
 
     Returns
     -------
@@ -126,11 +130,11 @@ def measure_spectra(
 
     butler = writeable_butler(repo)
     inputs = _image_collections(butler, collections)
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    target_run = f"{run_prefix}/targets/{stamp}"
-    output_run = f"{run_prefix}/{stamp}"
-    ingest_targets(butler, table, run=target_run)
+    recover_spectrum_runs(butler, run_prefix)
+    runs = SpectrumRuns.begin(butler, run_prefix)
+    target_run, output_run = runs.target_run, runs.output_run
     try:
+        ingest_targets(butler, table, run=target_run)
         run_butler = Butler.from_config(butler=butler, collections=[*inputs, target_run], run=output_run)
         executor = SimplePipelineExecutor.from_pipeline_filename(
             pipeline, butler=run_butler, output_run=output_run
@@ -140,13 +144,18 @@ def measure_spectra(
                 f"No Level-2 image in {', '.join(inputs)} overlaps the sky pixel of any of the {len(table)} "
                 "target(s); nothing to measure"
             )
+        quanta = executor.run(register_dataset_types=True)
+        runs.finish(
+            butler,
+            inputs,
+            f"spherex-spectrum of {len(table)} target(s) from {table.meta.get('source', 'a table')}",
+        )
     except BaseException:
-        # Nothing was measured: leave no target run behind.
-        butler.removeRuns([target_run])
+        # Nothing half-written: a call that fails (or is interrupted) leaves neither of its runs.
+        runs.abandon(butler)
         raise
-    quanta = executor.run(register_dataset_types=True)
     spectra = read_spectra(butler, output_run)
-    result = SpectraResult(output_run, target_run, spectra, n_quanta=len(quanta))
+    result = SpectraResult(output_run, target_run, runs.chain, spectra, n_quanta=len(quanta))
     if truth_table is not None:
         for target, spectrum in spectra.items():
             _add_truth(spectrum, truth_table, target)

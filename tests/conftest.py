@@ -151,3 +151,39 @@ def s3_server():
         yield server
     finally:
         server.stop()
+
+
+def deep_field_repo(
+    work: Path, ra: float, dec: float, sources: int, size: int, seed: int, **simulate
+) -> tuple[str, Path]:
+    """Simulate a deep field under ``work``, ingest it into a new repository, and write its targets.
+
+    Parameters
+    ----------
+    work : `pathlib.Path`
+        Directory for the files (``field/``), the repository (``DATA``) and ``targets.csv``.
+    ra, dec, sources, size, seed
+        As for `spherex.simulator.deep_field.simulate_deep_field`.
+    **simulate
+        Further keywords of `~spherex.simulator.deep_field.simulate_deep_field` (``steps``, ``truth``,
+        ``psf_zones``, ...).
+
+    Returns
+    -------
+    repo, targets : `str`, `pathlib.Path`
+        The repository, and a CSV catalogue (``name, ra, dec``) of every simulated source.
+    """
+    from astropy.table import Table
+
+    from spherex.script import ingest_spherex
+    from spherex.simulator.deep_field import deep_field_sources, simulate_deep_field
+
+    simulate_deep_field(work / "field", ra, dec, sources=sources, size=size, seed=seed, **simulate)
+    repo = make_repo(work / "DATA", register_instrument=False)
+    assert ingest_spherex(repo, [str(work / "field")]).ok
+    found = deep_field_sources(ra, dec, sources, size, seed)
+    targets = work / "targets.csv"
+    Table(
+        {"name": [s.name for s in found], "ra": [s.ra for s in found], "dec": [s.dec for s in found]}
+    ).write(targets, format="ascii.csv")
+    return repo, targets

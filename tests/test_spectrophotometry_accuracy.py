@@ -10,12 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table
-from lsst.daf.butler.script import createRepo
 
-from spherex.script import ingest_spherex, measure_spectra
-from spherex.simulator.deep_field import deep_field_sources, simulate_deep_field
+from spherex.script import measure_spectra
+from spherex.simulator.deep_field import deep_field_sources
 
+from .conftest import deep_field_repo
 from .test_spectrophotometry import chi2_interval, fit_ice_depth
 
 RA, DEC, SIZE, SOURCES, SEED = 150.0, 2.0, 96, 3, 2025
@@ -24,23 +23,10 @@ RA, DEC, SIZE, SOURCES, SEED = 150.0, 2.0, 96, 3, 2025
 def test_accuracy_on_a_small_deep_field(tmp_path: Path) -> None:
     """Pulls, reduced chi-square of each spectrum and ice depth meet the goals of issue 17 point 5."""
     truth = tmp_path / "truth.ecsv"
-    simulate_deep_field(
-        tmp_path / "field", RA, DEC, steps=4, sources=SOURCES, size=SIZE, seed=SEED, truth=truth,
-        psf_zones=3, psf_size=41, wave_grid=5,
-    )  # fmt: skip
-    repo = str(tmp_path / "DATA")
-    createRepo(
-        repo,
-        seed_config="resource://spherex/configs/butler.yaml",
-        dimension_config="resource://spherex/configs/dimensions.yaml",
-        override=True,
+    repo, targets = deep_field_repo(
+        tmp_path, RA, DEC, SOURCES, SIZE, SEED, steps=4, truth=truth, psf_zones=3, psf_size=41, wave_grid=5
     )
-    assert ingest_spherex(repo, [str(tmp_path / "field")]).ok
     sources = deep_field_sources(RA, DEC, SOURCES, SIZE, SEED)
-    targets = tmp_path / "targets.csv"
-    Table(
-        {"name": [s.name for s in sources], "ra": [s.ra for s in sources], "dec": [s.dec for s in sources]}
-    ).write(targets, format="ascii.csv")
     result = measure_spectra(repo, targets=targets, output=None, truth=truth)
 
     assert sorted(result.spectra) == sorted(s.name for s in sources)

@@ -13,16 +13,14 @@ from contextlib import chdir
 from pathlib import Path
 
 import pytest
-from astropy.table import Table
 from click.testing import CliRunner
 from lsst.daf.butler import Butler, CollectionType
 from lsst.daf.butler.cli.butler import cli as butler_cli
-from lsst.daf.butler.script import createRepo
 
-from spherex.script import ingest_spherex, measure_spectra, read_spectra
-from spherex.simulator.deep_field import deep_field_sources, simulate_deep_field
+from spherex.script import measure_spectra, read_spectra
+from spherex.simulator.deep_field import deep_field_sources
 
-from .conftest import venv_script
+from .conftest import deep_field_repo, venv_script
 
 RA, DEC, SIZE, SOURCES, SEED = 150.0, 2.0, 64, 2, 7
 
@@ -31,24 +29,7 @@ RA, DEC, SIZE, SOURCES, SEED = 150.0, 2.0, 64, 2, 7
 def field_repo(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     """A repository holding a small deep field, and a two-target catalogue of it."""
     work = tmp_path_factory.mktemp("spectrum_runs")
-    simulate_deep_field(
-        work / "field", RA, DEC, steps=2, sources=SOURCES, size=SIZE, seed=SEED, psf_zones=3, psf_size=21,
-        wave_grid=5,
-    )  # fmt: skip
-    repo = str(work / "DATA")
-    createRepo(
-        repo,
-        seed_config="resource://spherex/configs/butler.yaml",
-        dimension_config="resource://spherex/configs/dimensions.yaml",
-        override=True,
-    )
-    assert ingest_spherex(repo, [str(work / "field")]).ok
-    sources = deep_field_sources(RA, DEC, SOURCES, SIZE, SEED)
-    targets = work / "targets.csv"
-    Table(
-        {"name": [s.name for s in sources], "ra": [s.ra for s in sources], "dec": [s.dec for s in sources]}
-    ).write(targets, format="ascii.csv")
-    return repo, targets
+    return deep_field_repo(work, RA, DEC, SOURCES, SIZE, SEED, steps=2, psf_zones=3, psf_size=21, wave_grid=5)
 
 
 def spectra_runs(butler: Butler) -> list[str]:

@@ -256,7 +256,7 @@ def test_missing_repository_is_one_line(level2_dir: Path, tmp_path: Path) -> Non
     assert not missing.exists()
 
 
-def test_bad_file_fails_its_exposure_only(spherex_repo: str, level2_dir: Path, tmp_path: Path) -> None:
+def test_bad_file_fails_alone(spherex_repo: str, level2_dir: Path, tmp_path: Path) -> None:
     files = shutil.copytree(level2_dir, tmp_path / "files")
     bad = sorted(files.glob("level2_*_0000_2D3_*.fits"))[0]
     bad.write_bytes(bad.read_bytes()[:20000])
@@ -267,9 +267,16 @@ def test_bad_file_fails_its_exposure_only(spherex_repo: str, level2_dir: Path, t
     assert f"error: {bad}: truncated: HDU" in err
     assert f"error: {wrong}: file name says detector 6 but header DETECTOR=2" in err
     assert "Traceback" not in out + err
-    assert "Ingested 0 spectralImage files (0 exposures)" in out and "12 failed" in out
+    # Each bad file costs its own dataset only: the other five of each exposure land, as they would if
+    # the bad one were missing, and each exposure record comes from its good files.
+    assert "Ingested 10 spectralImage files (2 exposures)" in out and "2 failed" in out
     with Butler.from_config(spherex_repo) as b:
-        assert not b.query_dimension_records("exposure", instrument="SPHEREx", explain=False)
+        assert len(b.query_dimension_records("exposure", instrument="SPHEREx", explain=False)) == 2
+        by_exposure: dict[int, set[int]] = {}
+        for ref in b.query_datasets("spectralImage", collections="SPHEREx/l2b-v20"):
+            by_exposure.setdefault(ref.dataId["exposure"], set()).add(ref.dataId["detector"])
+        # Detector 3 is missing from one exposure, 6 from the other.
+        assert sorted(tuple(set(range(1, 7)) - d) for d in by_exposure.values()) == [(3,), (6,)]
 
 
 def test_versions_go_to_their_own_runs(spherex_repo: str, level2_dir: Path, tmp_path: Path) -> None:

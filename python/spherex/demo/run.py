@@ -48,8 +48,7 @@ DETECTORS = 6
 
 
 GRAPHVIZ_MISSING = (
-    "Graphviz's `dot` is not on PATH (Debian/Ubuntu: apt-get install graphviz; then "
-    "dot -Tsvg {dot} -o qgraph.svg)"
+    "Graphviz's `dot` is not on PATH (Debian/Ubuntu: apt-get install graphviz; then dot -Tsvg {dot} -o {svg})"
 )
 """Why the quantum graph has no SVG, and how to get one."""
 
@@ -196,7 +195,7 @@ def qgraph_step(ctx: DemoContext) -> None:
         subprocess.run(["dot", "-Tsvg", str(dot), "-o", str(svg)], check=True)
         ctx.result.outputs["quantum graph (SVG)"] = svg
     else:
-        why = GRAPHVIZ_MISSING.format(dot=dot.name)
+        why = GRAPHVIZ_MISSING.format(dot=_rel(dot), svg=_rel(dot.with_suffix(".svg")))
         ctx.result.not_written["quantum graph (SVG)"] = why
         ctx.echo(f"    no SVG of the quantum graph: {why}")
 

@@ -12,6 +12,7 @@ __all__ = [
     "is_structural_keyword",
     "is_wcs_keyword",
     "metadata_to_header",
+    "metadata_cards",
     "parse_unit",
     "unit_string",
 ]
@@ -94,21 +95,31 @@ def is_wcs_keyword(keyword: str) -> bool:
 
 @functools.lru_cache(maxsize=256)
 def parse_unit(text: str) -> u.UnitBase:
-    """Parse a ``BUNIT`` value as astropy and the FITS world write it.
+    """Parse a ``BUNIT`` value as `astropy.nddata.CCDData.read` does, and as the FITS world writes it.
 
     Parameters
     ----------
     text : `str`
-        Unit string, e.g. ``MJy/sr``, ``MJy sr-1`` or ``(MJy/sr)^2`` (SPHEREx Level-2 variance).
+        Unit string, e.g. ``MJy/sr``, ``MJy sr-1``, ``(MJy/sr)^2`` (SPHEREx Level-2 variance), ``ADU`` or
+        ``ELECTRONS/S`` (spellings CCDData accepts).
 
     Returns
     -------
     unit : `astropy.units.UnitBase`
-        The unit; an `astropy.units.UnrecognizedUnit` keeping the text when no parser understands it.
+        The unit.
+
+    Raises
+    ------
+    ValueError
+        Raised if no unit parser (astropy's generic, FITS or OGIP format) understands the string, as
+        ``CCDData.read`` raises for such a ``BUNIT``.
     """
     text = text.strip()
-    # Accept the spellings CCDData accepts ("ELECTRONS/S" ...).
-    text = CCDData.known_invalid_fits_unit_strings.get(text, text)
+    if text.lower() == "adu":
+        text = "adu"  # CCDData.read's patch for files writing ADU
+    known = CCDData.known_invalid_fits_unit_strings.get(text)
+    if known is not None:
+        return u.Unit(known)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AstropyWarning)
         for candidate in dict.fromkeys((text, text.replace("^", "**"))):
@@ -117,7 +128,7 @@ def parse_unit(text: str) -> u.UnitBase:
                     return u.Unit(candidate, format=unit_format)
                 except ValueError:
                     continue
-        return u.Unit(text, parse_strict="silent")
+    raise ValueError(f"{text!r} cannot be interpreted as a unit")
 
 
 def metadata_to_header(meta: Mapping[str, Any] | None) -> fits.Header:
@@ -141,20 +152,30 @@ def metadata_to_header(meta: Mapping[str, Any] | None) -> fits.Header:
         Raised if a value cannot be written to a FITS header.
     """
     header = fits.Header()
-    if meta is None:
-        return header
-    cards: list[fits.Card] = []
-    if isinstance(meta, fits.Header):
-        cards = [copy_card(card) for card in meta.cards]
-    else:
-        for key, value in meta.items():
-            cards.extend(_cards_from_item(str(key), value))
-    for card in cards:
+    for card in metadata_cards(meta):
         keyword = card.keyword
         if is_structural_keyword(keyword) or is_wcs_keyword(keyword) or keyword == UNIT_KEYWORD:
             continue
         header.append(card, end=True)
     return header
+
+
+def metadata_cards(meta: Mapping[str, Any] | None) -> list[fits.Card]:
+    """Return every card of image metadata, as `metadata_to_header` converts them (none left out).
+
+    Raises
+    ------
+    SPHERExImageError
+        Raised if a value cannot be written to a FITS header.
+    """
+    if meta is None:
+        return []
+    if isinstance(meta, fits.Header):
+        return [copy_card(card) for card in meta.cards]
+    cards: list[fits.Card] = []
+    for key, value in meta.items():
+        cards.extend(_cards_from_item(str(key), value))
+    return cards
 
 
 def _cards_from_item(key: str, value: Any) -> list[fits.Card]:

@@ -42,6 +42,10 @@ _2020_FLAGS_INDEX = 2
 _2020_UNCERTAINTY_INDEX = 3
 
 
+OTHER_PLANE_NAMES = frozenset({"FLAGS", "MASK", "VARIANCE", "UNCERT", "PSFIMAGE", "ZODI", "PSF"})
+"""``EXTNAME`` of the planes that are not the image, in this package's, CCDData's and IRSA's layouts."""
+
+
 @dataclass(frozen=True)
 class FitsReadOptions:
     """Where the reader finds each plane, and the unit to give the image.
@@ -62,6 +66,8 @@ class FitsReadOptions:
         flags plane at HDU 3 or 2.
     key_uncertainty_type : `str`, optional
         Keyword of the uncertainty HDU naming the uncertainty class (``UTYPE``, as CCDData writes).
+    hdu_psf : `str` or `None`, optional
+        ``EXTNAME`` of the image's ``psf`` kernel (``PSFIMAGE``, as CCDData writes); `None` leaves it out.
 
     Raises
     ------
@@ -75,6 +81,7 @@ class FitsReadOptions:
     hdu_mask: HduSelector = AUTO
     hdu_flags: HduSelector = AUTO
     key_uncertainty_type: str = UNCERTAINTY_TYPE_KEYWORD
+    hdu_psf: str | None = "PSFIMAGE"
 
     def __post_init__(self) -> None:
         if self.hdu is AUTO:
@@ -83,6 +90,8 @@ class FitsReadOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | str | None | _Auto):
                 raise SPHERExImageError(f"{name}={value!r}: give an HDU index, an EXTNAME or None")
+        if self.hdu_psf is not None and not (isinstance(self.hdu_psf, str) and self.hdu_psf.strip()):
+            raise SPHERExImageError(f"hdu_psf={self.hdu_psf!r}: give an EXTNAME or None")
         if not isinstance(self.key_uncertainty_type, str) or not self.key_uncertainty_type:
             raise SPHERExImageError(f"key_uncertainty_type={self.key_uncertainty_type!r} must be a keyword")
         if isinstance(self.unit, str):
@@ -127,10 +136,11 @@ class FitsReadOptions:
                 raise FitsLayoutError(path, f"hdu={selector!r}: no such HDU; HDUs present: {_names(hdus)}")
             return _check_image(hdu, path)
         for hdu in hdus:
-            # The primary HDU (CCDData's layout), else the first image extension with data: by default
-            # only an unnamed one (the 2020 proof of concept's, behind a header-only primary HDU), so
-            # that a file without its IMAGE is not read as its FLAGS; any, with hdu=0, as astropy does.
-            if hdu.index > 0 and selector is None and hdu.name:
+            # The primary HDU (CCDData's layout), else the first image extension with data, as astropy
+            # does (an unnamed one behind a header-only primary in the 2020 layout, ``SCI`` as HST writes
+            # it); by default not one named as another plane, so that a file without its IMAGE is not
+            # read as its FLAGS.
+            if hdu.index > 0 and selector is None and hdu.name.upper() in OTHER_PLANE_NAMES:
                 continue
             if hdu.is_image and hdu.shape and min(hdu.shape) > 0:
                 return hdu

@@ -91,9 +91,12 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
             raise FitsLayoutError(
                 self.path, f"HDU {hdu.name or hdu.index} has unknown uncertainty type {key}={utype!r}"
             ) from None
-        unit = self._parse_unit(hdu.header)
-        # The plane's unit follows from the image unit; an unreadable BUNIT here adds nothing.
-        return uncertainty_class, None if isinstance(unit, u.UnrecognizedUnit) else unit
+        try:
+            unit = self._parse_unit(hdu.header)
+        except FitsLayoutError:
+            # The plane's unit follows from the image unit; an unreadable BUNIT here adds nothing.
+            unit = None
+        return uncertainty_class, unit
 
     def read_flags(self, slices: Any = None) -> np.ndarray | None:
         """Read the flags plane.
@@ -127,6 +130,16 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
         if hdu is None:
             return {}
         return dict(self.remember(f"flag_defs:{hdu.index}", lambda: read_flag_defs(hdu.header, self.path)))
+
+    def read_psf_kernel(self) -> np.ndarray | None:
+        """Read the image's PSF kernel (the ``hdu_psf`` HDU, ``PSFIMAGE``); `None` without one."""
+        name = self.options.hdu_psf
+        hdu = None if name is None else self.hdu_named(name)
+        if hdu is None:
+            return None
+        if not hdu.is_image:
+            raise FitsLayoutError(self.path, f"HDU {name} is a table, not a PSF image")
+        return self.read_hdu_pixels(hdu, None)
 
     def read_mask(self, slices: Any = None) -> np.ndarray | None:
         """Read the mask plane as booleans (`True` = masked); `None` without one."""
@@ -212,6 +225,7 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
             if hdu is not None:
                 parts[key] = read(slices)
         parts.update(
+            psf=self.read_psf_kernel(),
             unit=self.read_unit(),
             flag_defs=self.read_flag_defs(),
             wcs=self.read_wcs(slices),

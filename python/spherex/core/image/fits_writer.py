@@ -11,13 +11,20 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Self
 import numpy as np
 from astropy.io import fits
 from astropy.nddata import VarianceUncertainty
-from astropy.utils.exceptions import AstropyWarning
+from astropy.utils.exceptions import AstropyUserWarning, AstropyWarning
 from astropy.wcs import WCSHDO_P17, WCSHDO_all
 from astropy.wcs.wcs import WCSHDO_SIP
 
 from ..errors import SPHERExImageError
 from ..fits.flags import flag_defs_to_cards
-from ..fits.header import UNIT_KEYWORD, check_pixel_dtype, metadata_to_header, unit_string
+from ..fits.header import (
+    UNIT_KEYWORD,
+    check_pixel_dtype,
+    is_wcs_keyword,
+    metadata_cards,
+    metadata_to_header,
+    unit_string,
+)
 from ..fits.write_options import FitsWriteOptions
 
 if TYPE_CHECKING:
@@ -45,6 +52,9 @@ class SPHERExImageFitsWriter:
         ``EXTNAME`` of the flags, variance and mask planes (``FLAGS``, ``VARIANCE``, ``MASK``); `None`
         leaves the plane out.  The keywords of the 2020 proof of concept's writer (and, but for
         ``hdu_flags``, of `~astropy.nddata.CCDData.to_hdu`).
+    hdu_psf : `str` or `None`, optional
+        ``EXTNAME`` of the image's ``psf`` (NDData's single PSF kernel), ``PSFIMAGE`` as CCDData writes
+        it; `None` leaves it out.
     wcs_relax : `bool` or `int`, optional
         ``relax`` of `astropy.wcs.WCS.to_header`.  `True` (default) writes every wcslib extension and
         SIP with 17 significant digits, so that the WCS reads back bit for bit.
@@ -72,17 +82,24 @@ class SPHERExImageFitsWriter:
         hdu_flags: str | None = "FLAGS",
         hdu_uncertainty: str | None = "VARIANCE",
         hdu_mask: str | None = "MASK",
+        hdu_psf: str | None = "PSFIMAGE",
         wcs_relax: bool | int = True,
         key_uncertainty_type: str | None = None,
     ) -> None:
         self.options = FitsWriteOptions(compression, quantize_level, checksum)
-        planes = {"hdu_flags": hdu_flags, "hdu_uncertainty": hdu_uncertainty, "hdu_mask": hdu_mask}
+        planes = {
+            "hdu_flags": hdu_flags,
+            "hdu_uncertainty": hdu_uncertainty,
+            "hdu_mask": hdu_mask,
+            "hdu_psf": hdu_psf,
+        }
         for name, value in {**planes, "key_uncertainty_type": key_uncertainty_type}.items():
             if value is not None and not (isinstance(value, str) and value.strip()):
                 raise SPHERExImageError(f"{name}={value!r}: give a FITS keyword or name, or None")
         self.hdu_flags = hdu_flags
         self.hdu_uncertainty = hdu_uncertainty
         self.hdu_mask = hdu_mask
+        self.hdu_psf = hdu_psf
         self.wcs_relax = _WCS_WRITE_FLAGS if wcs_relax is True else wcs_relax
         self.key_uncertainty_type = key_uncertainty_type
 
@@ -113,7 +130,8 @@ class SPHERExImageFitsWriter:
         Returns
         -------
         hdul : `astropy.io.fits.HDUList`
-            ``PRIMARY`` (header only), ``IMAGE``, then ``FLAGS``, ``VARIANCE`` and ``MASK`` when present.
+            ``PRIMARY`` (header only), ``IMAGE``, then ``FLAGS``, ``VARIANCE``, ``MASK`` and ``PSFIMAGE``
+            when present.
 
         Raises
         ------
@@ -157,6 +175,12 @@ class SPHERExImageFitsWriter:
         if image.mask is not None and self.hdu_mask:
             mask = np.asarray(image.mask).astype(np.uint8)
             hdus.append(self._plane_hdu(mask, fits.Header(), self.hdu_mask))
+
+        if image.psf is not None and self.hdu_psf:
+            psf = np.asarray(image.psf)
+            check_pixel_dtype(psf, "psf")
+            # Uncompressed whatever the options: a kernel is small, and lossy quantization would change it.
+            hdus.append(fits.ImageHDU(psf, name=self.hdu_psf))
         return fits.HDUList(hdus)
 
     def write(
@@ -202,14 +226,25 @@ class SPHERExImageFitsWriter:
         return self.options.image_hdu(data, header, name)
 
     def _wcs_cards(self, image: SPHERExImage) -> list[fits.Card]:
+        # WCS cards in ``meta`` (an image built from a header, or read with a WCS that could not be
+        # built) go where a reader looks for them; with a ``wcs`` they give way to it, but not silently.
+        meta_wcs = [card for card in metadata_cards(image.meta) if is_wcs_keyword(card.keyword)]
         if image.wcs is None:
-            return []
+            return meta_wcs
         wcs = image.wcs
         if wcs.naxis != 2:
             raise SPHERExImageError(f"The WCS of a SPHEREx image must have 2 axes, not {wcs.naxis}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)
             header = wcs.to_header(relax=self.wcs_relax)
+        replaced = sorted({card.keyword for card in meta_wcs if card.keyword not in header})
+        if replaced:
+            warnings.warn(
+                f"meta holds WCS cards the image's wcs does not write ({', '.join(replaced)}): not written; "
+                "the wcs is",
+                AstropyUserWarning,
+                stacklevel=4,
+            )
         return list(header.cards)
 
     def _primary_header(self, image: SPHERExImage) -> fits.Header:

@@ -5,7 +5,7 @@ planes.
 
 from __future__ import annotations
 
-__all__ = ["SPHERExImageHeaderReader"]
+__all__ = ["SPHERExImageHeaderReader", "UnusableWcsWarning"]
 
 import os
 import warnings
@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from astropy import units as u
 from astropy.io import fits
+from astropy.utils.exceptions import AstropyUserWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from ..errors import FitsLayoutError
@@ -30,6 +31,10 @@ from ..fits.layout import FitsHdu
 from ..fits.read_options import FitsReadOptions
 
 _DEFAULT_OPTIONS = FitsReadOptions()
+
+
+class UnusableWcsWarning(AstropyUserWarning):
+    """The WCS cards of an image header build no WCS; the image is read without one."""
 
 
 class SPHERExImageHeaderReader(FitsFileReader):
@@ -161,7 +166,13 @@ class SPHERExImageHeaderReader(FitsFileReader):
         -------
         unit : `astropy.units.UnitBase`
             The ``unit`` read option if given, else ``BUNIT`` of the image plane, else `DEFAULT_UNIT`
-            (electron/s).  Unit strings astropy cannot parse are kept as `astropy.units.UnrecognizedUnit`.
+            (electron/s).
+
+        Raises
+        ------
+        FitsLayoutError
+            Raised, as ``CCDData.read`` raises, if ``BUNIT`` is not a unit astropy can read; the ``unit``
+            read option then reads the file.
         """
         if self.options.unit is not None:
             return self.options.unit
@@ -197,9 +208,16 @@ class SPHERExImageHeaderReader(FitsFileReader):
                 warnings.simplefilter("ignore", FITSFixedWarning)
                 return WCS(header, relax=True)
         except (ValueError, KeyError, MemoryError) as err:
-            raise FitsLayoutError(
-                self.path, f"invalid WCS in HDU {self._image_hdu.name or self._image_hdu.index} ({err})"
-            ) from err
+            # As CCDData.read: the pixels are read without a WCS.  Its cards stay in ``meta``, so that a
+            # write gives them back unchanged.
+            problem = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            warnings.warn(
+                f"{self.path}: the WCS of HDU {self._image_hdu.name or self._image_hdu.index} cannot be "
+                f"built ({problem}); read without a WCS, its cards kept in meta",
+                UnusableWcsWarning,
+                stacklevel=2,
+            )
+            return None
 
     def read_metadata(self) -> fits.Header:
         """Read the observation metadata.
@@ -216,12 +234,16 @@ class SPHERExImageHeaderReader(FitsFileReader):
         return self.remember(f"metadata:{self._image_hdu.index}", self._parse_metadata).copy()
 
     def _parse_metadata(self) -> fits.Header:
-        cards = [card.image for card in self.primary_header.cards if self._is_metadata(card.keyword)]
+        # WCS cards that build no WCS belong to the metadata: nothing else would keep them.
+        keep_wcs = self.read_wcs() is None
+        cards = [
+            card.image for card in self.primary_header.cards if self._is_metadata(card.keyword, keep_wcs)
+        ]
         metadata = fits.Header.fromstring("".join(cards))
         if self._image_hdu.index != 0:
             for card in self.image_header.cards:
                 keyword = card.keyword
-                if not self._is_metadata(keyword) or keyword == "EXTTYPE":
+                if not self._is_metadata(keyword, keep_wcs) or keyword == "EXTTYPE":
                     continue
                 if keyword in ("COMMENT", "HISTORY", "") or keyword not in metadata:
                     metadata.append(copy_card(card), end=True)
@@ -249,8 +271,10 @@ class SPHERExImageHeaderReader(FitsFileReader):
 
     # -- helpers ------------------------------------------------------------------------------------------
 
-    def _is_metadata(self, keyword: str) -> bool:
-        return not (is_structural_keyword(keyword) or is_wcs_keyword(keyword) or keyword == UNIT_KEYWORD)
+    def _is_metadata(self, keyword: str, keep_wcs: bool = False) -> bool:
+        if is_structural_keyword(keyword) or keyword == UNIT_KEYWORD:
+            return False
+        return keep_wcs or not is_wcs_keyword(keyword)
 
     def _parse_unit(self, header: fits.Header) -> u.UnitBase | None:
         bunit = header.get(UNIT_KEYWORD)
@@ -258,4 +282,10 @@ class SPHERExImageHeaderReader(FitsFileReader):
             return None
         if not isinstance(bunit, str):
             raise FitsLayoutError(self.path, f"BUNIT = {bunit!r} is not a string")
-        return parse_unit(bunit)
+        try:
+            return parse_unit(bunit)
+        except ValueError:
+            raise FitsLayoutError(
+                self.path,
+                f"BUNIT = {bunit!r} cannot be interpreted as a unit; read it with unit=... (as CCDData.read)",
+            ) from None

@@ -14,6 +14,7 @@ from typing import Any, BinaryIO
 
 from astropy.io import registry
 
+from ..errors import SPHERExImageError
 from ..fits.read_options import AUTO, FitsReadOptions, HduSelector
 from .spherex_image import SPHERExImage
 
@@ -29,6 +30,7 @@ def spherex_image_reader(
     hdu_mask: HduSelector = AUTO,
     hdu_flags: HduSelector = AUTO,
     key_uncertainty_type: str = "UTYPE",
+    hdu_psf: str | None = "PSFIMAGE",
     *,
     slices: Any = None,
     image_class: type[SPHERExImage] | None = None,
@@ -54,6 +56,8 @@ def spherex_image_reader(
         `None` leaves a plane out.  Found by name (and in the 2020 layout's places) by default.
     key_uncertainty_type : `str`, optional
         Keyword of the uncertainty HDU naming its class (``UTYPE``); variance without it.
+    hdu_psf : `str` or `None`, optional
+        ``EXTNAME`` of the ``psf`` kernel (``PSFIMAGE``, as CCDData's reader); `None` leaves it out.
     slices : `tuple` [`slice`, ...], optional
         Cutout in numpy (row, column) order.
     image_class : `type`, optional
@@ -86,6 +90,7 @@ def spherex_image_reader(
         hdu_mask=hdu_mask,
         hdu_flags=hdu_flags,
         key_uncertainty_type=key_uncertainty_type,
+        hdu_psf=hdu_psf,
     )
     cls = SPHERExImage if image_class is None else image_class
     return cls.from_fits(filename, slices=slices, options=options, open_kwargs=kwd)
@@ -99,6 +104,8 @@ def spherex_image_writer(
     hdu_flags: str | None = "FLAGS",
     wcs_relax: bool | int = True,
     key_uncertainty_type: str | None = None,
+    as_image_hdu: bool = True,
+    hdu_psf: str | None = "PSFIMAGE",
     *,
     overwrite: bool = False,
     compression: str | None = None,
@@ -124,6 +131,12 @@ def spherex_image_writer(
     key_uncertainty_type : `str`, optional
         Write the uncertainty class under this keyword (the 2020 writer wrote ``UTYPE``, which
         ``CCDData.read`` needs to take the plane as variance); none by default.
+    as_image_hdu : `bool`, optional
+        CCDData's choice of where the image goes; the SPHEREx layout always writes it as the ``IMAGE``
+        extension behind a header-only primary HDU holding ``meta`` (CCDData's ``as_image_hdu=True``).
+        `False` is refused rather than ignored.
+    hdu_psf : `str` or `None`, optional
+        ``EXTNAME`` of the ``psf`` kernel (``PSFIMAGE``, as CCDData writes it); `None` leaves it out.
     overwrite : `bool`, optional
         Replace an existing file.
     compression : `str`, optional
@@ -140,8 +153,13 @@ def spherex_image_writer(
     FileExistsError
         Raised if the file exists and ``overwrite`` is `False`.
     SPHERExImageError
-        Raised if the image cannot be represented in FITS.
+        Raised if the image cannot be represented in FITS, or for ``as_image_hdu=False``.
     """
+    if as_image_hdu is not True:
+        raise SPHERExImageError(
+            f"as_image_hdu={as_image_hdu!r}: the SPHEREx layout keeps the image in the IMAGE extension and "
+            "the metadata in a header-only primary HDU (as_image_hdu=True); CCDData.write writes the other"
+        )
     writer = image.fits_writer_class(
         compression,
         quantize_level,
@@ -149,6 +167,7 @@ def spherex_image_writer(
         hdu_flags=hdu_flags,
         hdu_uncertainty=hdu_uncertainty,
         hdu_mask=hdu_mask,
+        hdu_psf=hdu_psf,
         wcs_relax=wcs_relax,
         key_uncertainty_type=key_uncertainty_type,
     )

@@ -11,6 +11,7 @@ from typing import Any, BinaryIO, ClassVar
 import numpy as np
 from astropy.io import fits
 from astropy.nddata import CCDData
+from astropy.nddata import ccddata as _ccddata
 
 from ..errors import FitsLayoutError, SPHERExImageError
 from ..fits.flags import validate_flag_defs
@@ -75,7 +76,14 @@ class SPHERExImage(CCDData):
     ) -> None:
         if isinstance(data, SPHERExImage) and flag_defs is None:
             flag_defs = data.flag_defs
-        if kwargs.get("unit") is None and getattr(data, "unit", None) is None and len(args) < 3:
+        if (
+            kwargs.get("unit") is None
+            and getattr(data, "unit", None) is None
+            and len(args) < 3
+            # CCDData's arithmetic wraps a plain operand (a number, an array) in the image's class with no
+            # unit and relaxes its own unit rule meanwhile: the operand is then dimensionless, as there.
+            and _ccddata._config_ccd_requires_unit
+        ):
             kwargs["unit"] = DEFAULT_UNIT
         try:
             super().__init__(data, *args, flags=_as_int32_flags(flags), **kwargs)
@@ -153,6 +161,22 @@ class SPHERExImage(CCDData):
                     f"Flag {name!r} is not defined; defined flags: {list(self.flag_defs)}"
                 ) from None
         return (self.flags & np.int32(np.uint32(bits).view(np.int32))) != 0
+
+    def _arithmetic(self, operation: Any, operand: Any, *args: Any, **kwargs: Any) -> tuple[Any, dict]:
+        # astropy computes data, unit, uncertainty, mask, WCS and meta as for CCDData; the flags of the
+        # result are the OR of the operands' flags (broadcast like the data), with their definitions.
+        result, init_kwds = super()._arithmetic(operation, operand, *args, **kwargs)
+        if kwargs.get("axis") is not None or operand is None:
+            return result, init_kwds  # a reduction: no per-pixel bitmask survives it
+        planes = [f for f in (self.flags, getattr(operand, "flags", None)) if f is not None]
+        if planes:
+            shape = np.shape(result)
+            flags = np.zeros(shape, dtype=np.int32)
+            for plane in planes:
+                flags |= np.broadcast_to(plane, shape)
+            init_kwds["flags"] = flags
+            init_kwds["flag_defs"] = _merged_flag_defs(self.flag_defs, getattr(operand, "flag_defs", {}))
+        return result, init_kwds
 
     def _slice(self, item: Any) -> dict[str, Any]:
         kwargs = super()._slice(item)
@@ -269,6 +293,22 @@ class SPHERExImage(CCDData):
             raise
         except SPHERExImageError as err:
             raise FitsLayoutError(path, f"inconsistent planes: {err}") from err
+
+
+def _merged_flag_defs(first: Mapping[str, int], second: Mapping[str, int]) -> dict[str, int]:
+    """Return the flag definitions of two operands, which must not give one name or bit two meanings."""
+    merged = dict(first)
+    bits = {bit: name for name, bit in first.items()}
+    for name, bit in second.items():
+        if merged.get(name, bit) != bit or bits.get(bit, name) != name:
+            raise SPHERExImageError(
+                f"Cannot combine the flags of images whose flag definitions differ: {name} is bit {bit} in "
+                f"one and {'bit ' + str(merged[name]) if name in merged else bits[bit] + ' holds it'} in "
+                "the other"
+            )
+        merged[name] = bit
+        bits[bit] = name
+    return merged
 
 
 def _as_int32_flags(flags: Any) -> np.ndarray | None:

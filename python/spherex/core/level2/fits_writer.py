@@ -20,7 +20,6 @@ __all__ = ["LEVEL2_PRIMARY_KEYWORDS", "SPHERExLevel2FitsWriter"]
 from typing import TYPE_CHECKING
 
 import numpy as np
-from astropy import units as u
 from astropy.io import fits
 
 from ..image.fits import SPHERExImageFitsWriter, metadata_to_header, parse_unit
@@ -183,5 +182,7 @@ def _wave_table(lookup: SpectralLookup) -> fits.BinTableHDU:
 
 def _generic_unit(text: str) -> str:
     # IRSA spells units as astropy's generic format does: 'MJy / sr', 'MJy2 / sr2'.
-    unit = parse_unit(text)
-    return text if isinstance(unit, u.UnrecognizedUnit) else unit.to_string()
+    try:
+        return parse_unit(text).to_string()
+    except ValueError:
+        return text

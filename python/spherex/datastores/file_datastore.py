@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["RootConfinedLocationFactory", "SPHERExFileDatastore"]
+__all__ = ["SPHEREX_DEFAULTS", "RootConfinedLocationFactory", "SPHERExFileDatastore", "with_spherex_defaults"]
 
 import logging
 import os
@@ -11,13 +11,63 @@ import urllib.parse
 from collections.abc import Collection
 from typing import ClassVar
 
-from lsst.daf.butler import DatasetRef, Location, LocationFactory
-from lsst.daf.butler.datastore import Datastore
+from lsst.daf.butler import Config, DatasetRef, Location, LocationFactory
+from lsst.daf.butler.datastore import Datastore, DatastoreConfig
 from lsst.daf.butler.datastores.fileDatastore import FileDatastore
 from lsst.daf.butler.registry.interfaces import DatastoreRegistryBridgeManager
 from lsst.resources import ResourcePath, ResourcePathExpression
 
 _LOG = logging.getLogger(__name__)
+
+SPHEREX_DEFAULTS = "resource://spherex/configs/fileDatastore.yaml"
+"""SPHEREx's defaults: daf_butler's, less its templates for dimensions SPHEREx does not have."""
+
+_STOCK_DEFAULTS = "resource://lsst.daf.butler/configs/datastores/fileDatastore.yaml"
+
+
+def with_spherex_defaults(config: Config) -> Config:
+    """Return a datastore configuration with SPHEREx's defaults where it still holds daf_butler's.
+
+    daf_butler merges a datastore's configuration from its packaged ``datastores/fileDatastore.yaml``,
+    then the files of that name on the configuration search path (``$DAF_BUTLER_CONFIG_PATH``, a
+    Butler's ``searchPaths``), then the repository's ``butler.yaml``.  Every value that came through
+    unchanged from the packaged file is replaced by SPHEREx's (`SPHEREX_DEFAULTS`), and the packaged
+    keys SPHEREx does not have (the ``physical_filter+detector+exposure`` template) are dropped; what a
+    site or the repository set is kept.
+
+    Parameters
+    ----------
+    config : `lsst.daf.butler.Config`
+        The merged datastore configuration (the ``datastore`` section).
+
+    Returns
+    -------
+    config : `lsst.daf.butler.Config`
+        A new configuration.
+    """
+    stock = DatastoreConfig(_STOCK_DEFAULTS, mergeDefaults=False)
+    ours = DatastoreConfig(SPHEREX_DEFAULTS, mergeDefaults=False)
+    result = Config(config)
+    for name in _leaf_names(stock):
+        if name in result and result[name] == stock[name]:
+            if name in ours:
+                result[name] = ours[name]
+            else:
+                del result[name]
+    for name in _leaf_names(ours):
+        if name not in result:
+            result[name] = ours[name]
+    return result
+
+
+def _leaf_names(config: Config) -> list[tuple[str, ...]]:
+    """Return the hierarchical keys of a configuration's values (not of its sections)."""
+    names = []
+    for name in config.names(topLevelOnly=False):
+        key = tuple(name.split(name[0])[1:]) if name and not name[0].isalnum() else tuple(name.split("."))
+        if not isinstance(config[key], Config):
+            names.append(key)
+    return names
 
 
 class RootConfinedLocationFactory(LocationFactory):
@@ -66,7 +116,10 @@ class SPHERExFileDatastore(FileDatastore):
     with this class really gets an instance of it.
     """
 
-    defaultConfigFile: ClassVar[str | None] = "resource://spherex/configs/fileDatastore.yaml"
+    defaultConfigFile: ClassVar[str | None] = "datastores/fileDatastore.yaml"
+    """As `FileDatastore`'s: found on daf_butler's configuration search path, so that a site's override
+    (``$DAF_BUTLER_CONFIG_PATH/datastores/fileDatastore.yaml``) applies; SPHEREx's own defaults then take
+    the place of daf_butler's packaged ones (`with_spherex_defaults`)."""
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -80,6 +133,7 @@ class SPHERExFileDatastore(FileDatastore):
         butlerRoot: ResourcePathExpression | None,
     ) -> FileDatastore:
         # FileDatastore._create_from_config constructs a plain FileDatastore (and creates the root).
+        config = DatastoreConfig(with_spherex_defaults(config), mergeDefaults=False)
         plain = super()._create_from_config(config, bridgeManager, butlerRoot)
         return cls._from(plain, bridgeManager)
 

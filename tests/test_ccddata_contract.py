@@ -230,3 +230,47 @@ def test_plain_hdu_list_with_a_named_image_extension(tmp_path: Path) -> None:
     )
     with pytest.raises(FitsLayoutError, match="no IMAGE HDU"):
         SPHERExImage.read(tmp_path / "flags.fits")
+
+
+@pytest.mark.parametrize(
+    "keywords",
+    [
+        {},
+        {"unit": "electron"},
+        {"hdu": 0},
+        {"hdu_uncertainty": None},
+        {"hdu_mask": None},
+        {"hdu_psf": None},
+        {"hdu_uncertainty": "UNCERT", "hdu_mask": "MASK", "key_uncertainty_type": "UTYPE"},
+    ],
+    ids=repr,
+)
+def test_reader_keywords_as_ccddata_read(tmp_path: Path, keywords: dict) -> None:
+    # A file CCDData wrote (image in PRIMARY, UNCERT with UTYPE, MASK, PSFIMAGE), read with the same
+    # keywords by both readers.
+    rng = np.random.default_rng(5)
+    source = CCDData(
+        rng.uniform(1, 2, SHAPE).astype(np.float32),
+        unit="adu",
+        uncertainty=StdDevUncertainty(rng.uniform(0.1, 0.2, SHAPE).astype(np.float32)),
+        mask=rng.uniform(size=SHAPE) > 0.7,
+        psf=np.ones((3, 3), np.float32) / 9,
+        meta={"OBJECT": "m31"},
+        wcs=WCS(sky_header()),
+    )
+    path = tmp_path / "ccd.fits"
+    source.write(path)
+    expected, got = CCDData.read(path, **keywords), SPHERExImage.read(path, **keywords)
+    np.testing.assert_array_equal(got.data, expected.data)
+    assert got.unit == expected.unit and got.meta["OBJECT"] == expected.meta["OBJECT"]
+    for plane in ("mask", "psf"):
+        if getattr(expected, plane) is None:
+            assert getattr(got, plane) is None, plane
+        else:
+            np.testing.assert_array_equal(getattr(got, plane), getattr(expected, plane))
+    if expected.uncertainty is None:
+        assert got.uncertainty is None
+    else:
+        assert type(got.uncertainty) is type(expected.uncertainty)
+        np.testing.assert_allclose(got.uncertainty.array, expected.uncertainty.array)
+    np.testing.assert_allclose(got.wcs.pixel_to_world_values(1, 2), expected.wcs.pixel_to_world_values(1, 2))

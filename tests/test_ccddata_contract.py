@@ -114,6 +114,17 @@ def test_uncertainty_propagates_as_in_ccddata() -> None:
         np.testing.assert_allclose(getattr(ours, operation)(ours).uncertainty.array, expected)
 
 
+def test_failed_arithmetic_leaves_images_needing_a_unit() -> None:
+    # CCDData's own arithmetic leaves astropy's unit rule off when it raises; ours restores it, so a
+    # unit mismatch in one step does not make every later image of the process unit-less.
+    image = SPHERExImage(np.ones(SHAPE), unit="electron/s")
+    with pytest.raises(u.UnitConversionError):
+        image.add(SPHERExImage(np.ones(SHAPE), unit="Jy"))
+    assert SPHERExImage(np.zeros(SHAPE)).unit == u.electron / u.s
+    with pytest.raises(ValueError, match="unit"):
+        CCDData(np.zeros(SHAPE))
+
+
 def test_flags_are_ored_and_keep_their_names() -> None:
     a = SPHERExImage(np.ones(SHAPE), unit="adu", flags=np.full(SHAPE, 0b01), flag_defs={"HOT": 0, "COLD": 1})
     b = SPHERExImage(np.ones(SHAPE), unit="adu", flags=np.zeros(SHAPE, int), flag_defs={"COLD": 1})

@@ -12,6 +12,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.nddata import CCDData
 from astropy.nddata import ccddata as _ccddata
+from astropy.utils.decorators import sharedmethod
 
 from ..errors import FitsLayoutError, SPHERExImageError
 from ..fits.flags import validate_flag_defs
@@ -330,6 +331,28 @@ def _as_int32_flags(flags: Any) -> np.ndarray | None:
     if array.size and array.max() > np.iinfo(np.int32).max:
         return array.astype(np.uint32).view(np.int32)
     return array.astype(np.int32)
+
+
+
+def _keeping_unit_rule(name: str) -> sharedmethod:
+    # CCDData's arithmetic switches astropy's "a CCDData needs a unit" rule off and back on, but not back
+    # on when the operation raises (e.g. adding Jy to electron/s): every later image in the process would
+    # then be built without a unit. The rule is restored however the operation ends.
+    inner = CCDData.__dict__[name].__func__
+
+    def method(self_or_cls: Any, operand: Any, operand2: Any = None, **kwargs: Any) -> Any:
+        try:
+            return inner(self_or_cls, operand, operand2, **kwargs)
+        finally:
+            _ccddata._config_ccd_requires_unit = True
+
+    method.__doc__ = inner.__doc__
+    method.__name__ = name
+    return sharedmethod(method)
+
+
+for _name in ("add", "subtract", "multiply", "divide"):
+    setattr(SPHERExImage, _name, _keeping_unit_rule(_name))
 
 
 # The 2020 proof of concept defined the astropy I/O functions here; they live in their own module.

@@ -333,7 +333,6 @@ def _as_int32_flags(flags: Any) -> np.ndarray | None:
     return array.astype(np.int32)
 
 
-
 def _keeping_unit_rule(name: str) -> sharedmethod:
     # CCDData's arithmetic switches astropy's "a CCDData needs a unit" rule off and back on, but not back
     # on when the operation raises (e.g. adding Jy to electron/s): every later image in the process would

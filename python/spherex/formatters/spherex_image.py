@@ -20,7 +20,9 @@ class SPHERExImageFormatter(FitsFormatter):
     own HDU only.  The ``slices`` read parameter (a tuple of Python slices in numpy order) returns a
     cutout of every plane with a sliced WCS, reading only the rows the cutout spans (one read per
     plane) or, for tile-compressed files, only the tiles needed; headers and the WCS come from the
-    reader's per-file cache.  From a remote datastore (S3, HTTP) components and
+    reader's per-file cache.  The ``cutouts`` component with the ``boxes`` parameter (a list of such
+    tuples) returns a list of cutouts from one pass over the rows they span (one read per merged row
+    range and plane), the headers, WCS and PSF parsed once.  From a remote datastore (S3, HTTP) components and
     cutouts are read by byte ranges, without downloading the file (see `read_from_uri`); whole images
     are downloaded, through the datastore's cache.
 
@@ -69,10 +71,9 @@ class SPHERExImageFormatter(FitsFormatter):
         parameters = self.file_descriptor.parameters or {}
         slices = parameters.get("slices")
         image_class = self._read_type()
-        with image_class.fits_reader_class(path, memmap=slices is not None) as reader:
-            if component is not None:
-                return reader.read_component(component, slices)
-            return image_class.from_parts(reader.read_parts(slices), reader.path)
+        partial = slices is not None or component == "cutouts"
+        with image_class.fits_reader_class(path, memmap=partial) as reader:
+            return self._read_with(reader, image_class, component)
 
     def read_from_uri(self, uri: ResourcePath, component: str | None = None, expected_size: int = -1) -> Any:
         """Read a component or a cutout of a remote file by byte ranges.
@@ -100,18 +101,33 @@ class SPHERExImageFormatter(FitsFormatter):
             Raised if the file is not FITS, is truncated, or does not hold what this formatter reads.
         """
         parameters = self.file_descriptor.parameters or {}
-        slices = parameters.get("slices")
-        if uri.isLocal or (component is None and slices is None):
+        partial = parameters.get("slices") is not None or component == "cutouts"
+        if uri.isLocal or (component is None and not partial):
             return NotImplemented
         image_class = self._read_type()
-        # Only the headers, and the pixels of the HDU or the rows of the cutout asked for, are fetched.
+        # Only the headers, and the pixels of the HDU or the rows of the cutouts asked for, are fetched.
         with (
             open_byte_ranges(uri, size=expected_size) as stream,
             image_class.fits_reader_class(stream) as reader,
         ):
-            if component is not None:
-                return reader.read_component(component, slices)
-            return image_class.from_parts(reader.read_parts(slices), reader.path)
+            return self._read_with(reader, image_class, component)
+
+    def _read_with(self, reader: Any, image_class: type[SPHERExImage], component: str | None) -> Any:
+        """Read what the component and parameters ask for from an open reader."""
+        parameters = self.file_descriptor.parameters or {}
+        slices, boxes = parameters.get("slices"), parameters.get("boxes")
+        if component == "cutouts":
+            if boxes is None or slices is not None:
+                raise ValueError(
+                    f"{reader.path}: the 'cutouts' component needs the 'boxes' parameter (a list of "
+                    "tuples of slices), and does not take 'slices'"
+                )
+            return [image_class.from_parts(parts, reader.path) for parts in reader.read_cutouts(boxes)]
+        if boxes is not None:
+            raise ValueError(f"{reader.path}: the 'boxes' parameter goes with the 'cutouts' component")
+        if component is not None:
+            return reader.read_component(component, slices)
+        return image_class.from_parts(reader.read_parts(slices), reader.path)
 
     def write_local_file(self, in_memory_dataset: Any, uri: ResourcePath) -> None:
         """Write the dataset to a local file.

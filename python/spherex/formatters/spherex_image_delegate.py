@@ -188,7 +188,8 @@ class SPHERExImageDelegate(StorageClassDelegate):
         inMemoryDataset : `~spherex.core.SPHERExImage`
             The image.
         parameters : `~collections.abc.Mapping`, optional
-            ``slices``: a tuple of Python slices in numpy (row, column) order.
+            ``slices``: a tuple of Python slices in numpy (row, column) order; ``boxes``: a list of
+            such tuples (a list of cutouts is returned).
 
         Returns
         -------
@@ -202,14 +203,20 @@ class SPHERExImageDelegate(StorageClassDelegate):
         """
         if not parameters:
             return inMemoryDataset
-        unknown = set(parameters) - {"slices"}
+        unknown = set(parameters) - {"slices", "boxes"}
         if unknown:
             raise ValueError(f"Unknown SPHERExImage read parameters {sorted(unknown)}")
+        if parameters.get("boxes") is not None:
+            return [inMemoryDataset[_as_slices(box)] for box in parameters["boxes"]]
         slices = parameters.get("slices")
         if slices is None:
             return inMemoryDataset
-        if isinstance(slices, slice):
-            slices = (slices,)
-        if not isinstance(slices, tuple) or not all(isinstance(s, slice) for s in slices):
-            raise SPHERExImageError(f"'slices' must be a tuple of Python slices, not {slices!r}")
-        return inMemoryDataset[slices]
+        return inMemoryDataset[_as_slices(slices)]
+
+
+def _as_slices(slices: Any) -> tuple[slice, ...]:
+    if isinstance(slices, slice):
+        slices = (slices,)
+    if not isinstance(slices, tuple) or not all(isinstance(s, slice) for s in slices):
+        raise SPHERExImageError(f"'slices' must be a tuple of Python slices, not {slices!r}")
+    return slices

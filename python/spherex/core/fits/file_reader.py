@@ -18,7 +18,7 @@ from astropy.io import fits
 from ..errors import FitsLayoutError, SPHERExImageError
 from .file import PARSE_ERRORS, open_fits
 from .layout import FitsHdu, FitsLayout, cached_layout
-from .pixels import read_raw_pixels
+from .pixels import RowBlocks, merge_row_ranges, read_into_array, read_raw_pixels
 
 
 class FitsFileReader:
@@ -72,6 +72,7 @@ class FitsFileReader:
             layout = _layout_from_hdulist(self._hdul, self.path)
         self._layout = layout
         self._hdus_by_name: _HduMapping | None = None
+        self._row_blocks: RowBlocks | None = None
 
     def __enter__(self) -> Self:
         return self
@@ -179,6 +180,10 @@ class FitsFileReader:
         """
         if isinstance(hdu, HduView):
             hdu = hdu.fits_hdu
+        if self._row_blocks is not None and isinstance(hdu, FitsHdu):
+            pixels = self._row_blocks.cut(hdu, slices)
+            if pixels is not None:
+                return pixels
         if isinstance(hdu, FitsHdu):
             if self._fd is not None and hdu.raw_readable:
                 return read_raw_pixels(self._fd, hdu, slices, self.path)
@@ -193,6 +198,54 @@ class FitsFileReader:
             raise FitsLayoutError(self.path, f"cannot read the pixels of HDU {hdu.name} ({err})") from err
 
     _read_pixels = read_hdu_pixels
+
+    @contextlib.contextmanager
+    def rows_read_once(self, hdus: Sequence[FitsHdu | None], boxes: Sequence[tuple[slice, ...]]) -> Iterator[None]:
+        """Read the rows of many cutouts of plain 2-d planes in one pass; cut them from memory meanwhile.
+
+        Inside the block, `read_hdu_pixels` of any of ``boxes`` on these planes is served from the rows
+        read: one positioned read (a local file) or one ranged read (a remote stream) per merged row range
+        and plane, whatever the number of cutouts.  Other planes (tile-compressed, scaled) are read as
+        before, cutout by cutout.
+
+        Parameters
+        ----------
+        hdus : `~collections.abc.Sequence` [`FitsHdu` or `None`]
+            Planes to read (`None` entries, planes the file lacks, are skipped).
+        boxes : `~collections.abc.Sequence` [`tuple` [`slice`, ...]]
+            Normalized cutouts (`~spherex.core.fits.pixels.normalize_slices`).
+        """
+        read_into = self._raw_read_into()
+        planes = [h for h in hdus if h is not None and h.raw_readable and len(h.shape) == 2]
+        if read_into is None or not planes or not boxes:
+            yield
+            return
+        blocks = RowBlocks(read_into)
+        ranges = merge_row_ranges(boxes)
+        if self._fd is not None and hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_RANDOM)
+            for hdu in planes:  # every plane's rows requested of storage at once (cold caches)
+                row_bytes = hdu.shape[1] * hdu.dtype.itemsize
+                for start, stop in ranges:
+                    offset = hdu.data_offset + start * row_bytes
+                    os.posix_fadvise(self._fd, offset, (stop - start) * row_bytes, os.POSIX_FADV_WILLNEED)
+        for hdu in sorted(planes, key=lambda h: h.data_offset):
+            blocks.load(hdu, ranges)
+        self._row_blocks = blocks
+        try:
+            yield
+        finally:
+            self._row_blocks = None
+
+    def _raw_read_into(self) -> Callable[[np.ndarray, int, FitsHdu], None] | None:
+        """Return what fills an array from a byte offset of this file, or `None` if it cannot."""
+        if self._fd is not None:
+            fd = self._fd
+            return lambda array, offset, hdu: read_into_array(fd, array, offset, self.path, hdu)
+        source = self._source
+        if hasattr(source, "readinto") and hasattr(source, "seek"):
+            return lambda array, offset, hdu: read_into_array(source, array, offset, self.path, hdu)
+        return None
 
     def read_hdu(self, hdu: FitsHdu | HduView) -> Any:
         """Read one whole HDU (header and data) as an astropy HDU, without parsing the others.
@@ -254,7 +307,11 @@ def _layout_from_hdulist(hdul: fits.HDUList, path: str) -> FitsLayout:
         shape = tuple(hdu.shape) if is_image else ()
         name = "PRIMARY" if index == 0 else str(hdu.header.get("EXTNAME", "")).strip().upper()
         bitpix = hdu.header.get("BITPIX", 0)
-        hdus.append(FitsHdu(index, name, hdu.header, shape, bitpix, is_image, -1, hdu))
+        # Plain image data have a byte offset a remote stream can be read from (`rows_read_once`).
+        plain = is_image and not isinstance(hdu, fits.CompImageHDU)
+        offset = getattr(hdu, "_data_offset", None) if plain else None
+        offset = offset if isinstance(offset, int) and offset >= 0 else -1
+        hdus.append(FitsHdu(index, name, hdu.header, shape, bitpix, is_image, offset, hdu))
     return FitsLayout(path, hdus)
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-__all__ = ["normalize_slices", "prefetch_rows", "read_raw_pixels"]
+__all__ = ["RowBlocks", "merge_row_ranges", "read_into_array", "normalize_slices", "prefetch_rows", "read_raw_pixels"]
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,7 +91,7 @@ def read_raw_pixels(fd: int, hdu: FitsHdu, slices: tuple[slice, ...] | None, pat
     dtype, shape = hdu.dtype, hdu.shape
     if slices is None:
         pixels = np.empty(shape, dtype)
-        _read_into(fd, pixels, hdu.data_offset, path, hdu)
+        read_into_array(fd, pixels, hdu.data_offset, path, hdu)
         return pixels
     if len(shape) != 2:
         return read_raw_pixels(fd, hdu, None, path)[slices].copy()
@@ -102,7 +102,7 @@ def read_raw_pixels(fd: int, hdu: FitsHdu, slices: tuple[slice, ...] | None, pat
     if hasattr(os, "posix_fadvise"):
         # The rows are all that is wanted: no read-ahead beyond them from a cold cache.
         os.posix_fadvise(fd, offset, block.nbytes, os.POSIX_FADV_RANDOM)
-    _read_into(fd, block, offset, path, hdu)
+    read_into_array(fd, block, offset, path, hdu)
     return np.ascontiguousarray(block[:: rows.step, columns])
 
 
@@ -133,13 +133,116 @@ def prefetch_rows(fd: int, hdus: list[FitsHdu], slices: tuple[slice, ...]) -> No
         os.posix_fadvise(fd, offset, (rows.stop - rows.start) * row_bytes, os.POSIX_FADV_WILLNEED)
 
 
-def _read_into(fd: int, array: np.ndarray, offset: int, path: str, hdu: FitsHdu) -> None:
+def read_into_array(source: int | Any, array: np.ndarray, offset: int, path: str, hdu: FitsHdu) -> None:
+    """Fill ``array`` with the bytes of a file from ``offset``.
+
+    Parameters
+    ----------
+    source : `int` or binary stream
+        A file descriptor (positioned reads) or a seekable stream with ``readinto`` (a remote file's
+        byte-range stream: one ranged request for the whole array).
+    array : `numpy.ndarray`
+        Contiguous array to fill.
+    offset : `int`
+        Byte offset in the file.
+    path : `str`
+        File name, for messages.
+    hdu : `FitsHdu`
+        The plane read, for messages.
+
+    Raises
+    ------
+    FitsLayoutError
+        Raised if the file ends first.
+    """
     view = memoryview(array).cast("B")
     done = 0
+    if not isinstance(source, int):
+        source.seek(offset)
     while done < len(view):
-        count = os.preadv(fd, [view[done:]], offset + done)
+        if isinstance(source, int):
+            count = os.preadv(source, [view[done:]], offset + done)
+        else:
+            count = source.readinto(view[done:]) or 0
         if count == 0:
             raise FitsLayoutError(
                 path, f"HDU {hdu.index} ({hdu.name or 'unnamed'}) ends inside its data (truncated file)"
             )
         done += count
+
+
+def merge_row_ranges(boxes: Sequence[tuple[slice, ...]], gap: int = 0) -> list[tuple[int, int]]:
+    """Merge the row ranges of cutouts that overlap (or lie within ``gap`` rows of each other).
+
+    Parameters
+    ----------
+    boxes : `~collections.abc.Sequence` [`tuple` [`slice`, ...]]
+        Normalized cutouts (`normalize_slices`) of one 2-d plane.
+    gap : `int`, optional
+        Ranges fewer than this many rows apart are read as one (one request instead of two).
+
+    Returns
+    -------
+    ranges : `list` [`tuple` [`int`, `int`]]
+        Sorted, disjoint ``(first row, stop row)`` pairs covering every cutout's rows.
+    """
+    merged: list[list[int]] = []
+    for start, stop in sorted((box[0].start, box[0].stop) for box in boxes):
+        if merged and start <= merged[-1][1] + gap:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([start, stop])
+    return [(start, stop) for start, stop in merged]
+
+
+class RowBlocks:
+    """Full-width row ranges of plain 2-d planes, read once and cut into many cutouts.
+
+    One positioned read per merged row range and plane (`merge_row_ranges`) serves every cutout that
+    falls in it: the cutouts of many targets on one image cost a pass over the rows they span, not one
+    read each.
+
+    Parameters
+    ----------
+    read_into : `~collections.abc.Callable` [[`numpy.ndarray`, `int`, `FitsHdu`], `None`]
+        Fills an array with the file's bytes from an offset (a positioned read of a local file, or a
+        ranged read of a remote one).
+    """
+
+    def __init__(self, read_into: Callable[[np.ndarray, int, FitsHdu], None]) -> None:
+        self._read_into = read_into
+        self._blocks: dict[int, list[tuple[int, np.ndarray]]] = {}
+
+    def load(self, hdu: FitsHdu, ranges: Sequence[tuple[int, int]]) -> None:
+        """Read the row ranges of a plain 2-d plane (`FitsHdu.raw_readable`)."""
+        width = hdu.shape[1]
+        row_bytes = width * hdu.dtype.itemsize
+        blocks = []
+        for start, stop in ranges:
+            block = np.empty((stop - start, width), hdu.dtype)
+            self._read_into(block, hdu.data_offset + start * row_bytes, hdu)
+            blocks.append((start, block))
+        self._blocks[hdu.index] = blocks
+
+    def cut(self, hdu: FitsHdu, slices: tuple[slice, ...] | None) -> np.ndarray | None:
+        """Return a cutout from the rows read, or `None` if they do not hold it.
+
+        Parameters
+        ----------
+        hdu : `FitsHdu`
+            The plane.
+        slices : `tuple` [`slice`, ...] or `None`
+            Normalized cutout.
+
+        Returns
+        -------
+        pixels : `numpy.ndarray` or `None`
+            A new array in the file's byte order, as `read_raw_pixels` returns.
+        """
+        if slices is None or len(slices) != 2:
+            return None
+        rows, columns = slices
+        for start, block in self._blocks.get(hdu.index, ()):
+            if start <= rows.start and rows.stop <= start + len(block):
+                return np.ascontiguousarray(block[rows.start - start : rows.stop - start : rows.step, columns])
+        return None

@@ -10,7 +10,7 @@ import numpy as np
 from astropy import units as u
 from astropy.nddata import NDUncertainty
 
-from ..errors import FitsLayoutError
+from ..errors import FitsLayoutError, SPHERExImageError
 from ..fits.flags import flags_as_int32, read_flag_defs
 from ..fits.header import UNCERTAINTY_TYPES
 from ..fits.layout import FitsHdu
@@ -208,6 +208,40 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
         with self._reporting_damage():
             return self._read_parts(self.normalize_slices(slices))
 
+    def read_cutouts(self, boxes: Any) -> list[dict[str, Any]]:
+        """Read many cutouts of the image in one pass over the rows they span.
+
+        Parameters
+        ----------
+        boxes : `~collections.abc.Sequence` [`tuple` [`slice`, ...]]
+            Cutouts in numpy (row, column) order, as ``slices`` each.
+
+        Returns
+        -------
+        parts : `list` [`dict` [`str`, `typing.Any`]]
+            As `read_parts` of each box, in the order given.  The pixels of every plain plane are read
+            once per merged row range (`~spherex.core.fits.file_reader.FitsFileReader.rows_read_once`);
+            headers, WCS, flag definitions and PSF are parsed once for all.
+
+        Raises
+        ------
+        SPHERExImageError
+            Raised if ``boxes`` is not a sequence of cutouts or one of them selects no pixels.
+        """
+        if isinstance(boxes, slice) or (isinstance(boxes, tuple) and any(isinstance(b, slice) for b in boxes)):
+            raise SPHERExImageError(
+                f"{self.path}: the 'boxes' parameter must be a list of cutouts (tuples of slices), "
+                f"not {boxes!r}"
+            )
+        with self._reporting_damage():
+            normalized = [self.normalize_slices(box) for box in boxes]
+            with self.rows_read_once(self.cutout_planes(), normalized):
+                return [self._read_parts(box) for box in normalized]
+
+    def cutout_planes(self) -> list[FitsHdu | None]:
+        """Return the pixel planes a cutout reads (`None` for those the file lacks)."""
+        return [self._image_hdu, *self._planes.values()]
+
     def _read_parts(self, slices: tuple[slice, ...] | None) -> dict[str, Any]:
         readers = {
             "data": (self._image_hdu, self.read_image),
@@ -216,7 +250,7 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
             "mask": (self._planes["mask"], self.read_mask),
         }
         parts: dict[str, Any] = dict.fromkeys(readers)
-        if slices is not None and self._fd is not None:
+        if slices is not None and self._fd is not None and self._row_blocks is None:
             plain = [hdu for hdu, _ in readers.values() if hdu is not None and hdu.raw_readable]
             if len(plain) > 1 and all(len(hdu.shape) == 2 for hdu in plain):
                 prefetch_rows(self._fd, plain, slices)

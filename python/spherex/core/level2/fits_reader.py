@@ -389,6 +389,9 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
                 return self.read_wavelength(slices)
         return super()._read_component(component, slices)
 
+    def cutout_planes(self) -> list[Any]:  # noqa: D102
+        return [*super().cutout_planes(), self._plane_hdu(self.zodi_hdu_name)]
+
     def _read_parts(self, slices: tuple[slice, ...] | None) -> dict[str, Any]:
         parts = super()._read_parts(slices)
         parts.update(

@@ -127,3 +127,31 @@ def test_open_byte_ranges_reads_like_a_file(s3_repo) -> None:
     missing = uri.parent().join("missing.fits")
     with pytest.raises(FileNotFoundError), open_byte_ranges(missing) as stream:
         stream.read(10)
+
+
+def test_cutouts_of_many_targets_are_one_request_per_row_range_and_plane(s3_repo) -> None:
+    local = fits.open(s3_repo.workdir / "sim" / "sim_exposure_000000_array_3.fits")
+    data_id = {"instrument": "simulator", "exposure": 0, "detector": 3}
+    # Twelve 11x11 boxes over rows 100-140 (one merged range of 40 rows: 80 KiB a plane, more than a
+    # block), and three over rows 400-411.
+    boxes = [(slice(100 + 3 * i, 111 + 3 * i), slice(30 * i, 30 * i + 11)) for i in range(10)]
+    boxes += [(slice(129, 140), slice(500, 511)), (slice(100, 111), slice(0, 11))]
+    boxes += [(slice(400, 411), slice(40 * i, 40 * i + 11)) for i in range(3)]
+    with s3_repo.butler(collections="rawexpr") as butler:
+        ref = butler.find_dataset("rawexp", data_id)
+        counter = counted(butler.getURI(ref))
+        cutouts = butler.get(ref.makeComponentRef("cutouts"), parameters={"boxes": boxes})
+        requests = list(counter.requests)
+        for box, cutout in zip(boxes, cutouts, strict=True):
+            np.testing.assert_array_equal(cutout.data, local["IMAGE"].data[box])
+            np.testing.assert_array_equal(cutout.flags, local["FLAGS"].data[box])
+            np.testing.assert_array_equal(cutout.uncertainty.array, local["VARIANCE"].data[box])
+        counter.requests.clear()
+        for box in boxes:
+            butler.get(ref, parameters={"slices": box})
+    # The headers (three blocks), then per plane the 40 rows in one request of exactly their bytes and
+    # the 11 rows in one block: nine requests for fifteen cutouts, where separate gets send six each.
+    row_bytes = SIZE * 4
+    gets = sorted(n for method, n in requests if method == "GET")
+    assert gets == sorted([DEFAULT_RANGE_BUFFER_SIZE] * 6 + [40 * row_bytes] * 3), requests
+    assert len(counter.requests) >= 4 * len(boxes)

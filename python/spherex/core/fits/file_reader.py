@@ -200,7 +200,9 @@ class FitsFileReader:
     _read_pixels = read_hdu_pixels
 
     @contextlib.contextmanager
-    def rows_read_once(self, hdus: Sequence[FitsHdu | None], boxes: Sequence[tuple[slice, ...]]) -> Iterator[None]:
+    def rows_read_once(
+        self, hdus: Sequence[FitsHdu | None], boxes: Sequence[tuple[slice, ...]]
+    ) -> Iterator[None]:
         """Read the rows of many cutouts of plain 2-d planes in one pass; cut them from memory meanwhile.
 
         Inside the block, `read_hdu_pixels` of any of ``boxes`` on these planes is served from the rows

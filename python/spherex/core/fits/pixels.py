@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-__all__ = ["RowBlocks", "merge_row_ranges", "read_into_array", "normalize_slices", "prefetch_rows", "read_raw_pixels"]
+__all__ = [
+    "RowBlocks",
+    "merge_row_ranges",
+    "read_into_array",
+    "normalize_slices",
+    "prefetch_rows",
+    "read_raw_pixels",
+]
 
 import os
 from collections.abc import Callable, Sequence
@@ -244,5 +251,7 @@ class RowBlocks:
         rows, columns = slices
         for start, block in self._blocks.get(hdu.index, ()):
             if start <= rows.start and rows.stop <= start + len(block):
-                return np.ascontiguousarray(block[rows.start - start : rows.stop - start : rows.step, columns])
+                return np.ascontiguousarray(
+                    block[rows.start - start : rows.stop - start : rows.step, columns]
+                )
         return None

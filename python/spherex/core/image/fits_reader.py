@@ -228,7 +228,9 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
         SPHERExImageError
             Raised if ``boxes`` is not a sequence of cutouts or one of them selects no pixels.
         """
-        if isinstance(boxes, slice) or (isinstance(boxes, tuple) and any(isinstance(b, slice) for b in boxes)):
+        if isinstance(boxes, slice) or (
+            isinstance(boxes, tuple) and any(isinstance(b, slice) for b in boxes)
+        ):
             raise SPHERExImageError(
                 f"{self.path}: the 'boxes' parameter must be a list of cutouts (tuples of slices), "
                 f"not {boxes!r}"

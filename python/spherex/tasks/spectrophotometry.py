@@ -2,9 +2,9 @@
 
 `ForcedSpectrophotometryTask` runs once per image ({instrument, exposure, detector}) that overlaps a
 sky pixel holding targets (``spectroTargets``, see `spherex.script.ingest.targets`).  For every target
-that falls on the image it reads only the cutout around it (the ``slices`` parameter of the deferred
-image), subtracts the zodiacal light model, and fits the image's own PSF (`spherex.core.psf_stamp`) at
-the fixed position plus a constant local background by variance-weighted linear least squares.  Its
+that falls on the image it reads only the cutout around it (all of them in one read of the deferred
+image's ``cutouts`` component), subtracts the zodiacal light model, and fits the image's own PSF
+(`spherex.core.psf_stamp`) at the fixed position plus a constant local background by variance-weighted linear least squares.  Its
 output, ``forcedSpectrophotometry``, is an astropy table with one row per target measured on the image.
 `GatherSpectraTask` (in `spherex.tasks.spectrophotometry_gather`) assembles these rows into spectra.
 """
@@ -132,8 +132,9 @@ class ForcedSpectrophotometryConfig(
 class ForcedSpectrophotometryTask(PipelineTask):
     """Measure forced PSF fluxes of targets on one Level-2 spectral image.
 
-    Only cutouts around the targets are read (one ``slices`` read per target, plus the WCS): from a
-    POSIX datastore through a memory map, from S3 by HTTP range requests.
+    Only cutouts around the targets are read, all in one read of the image's ``cutouts`` component
+    (one pass over the rows they span), plus the WCS: from a POSIX datastore by positioned reads, from
+    S3 or HTTP by range requests.
     """
 
     ConfigClass = ForcedSpectrophotometryConfig
@@ -204,15 +205,22 @@ class ForcedSpectrophotometryTask(PipelineTask):
         solid_angle = pixel_solid_angle(wcs, x[indices], y[indices]) if len(indices) else np.array([])
         half = self.config.cutoutHalfSize
         records = []
-        for group in self.group_targets(x[indices], y[indices], (n_rows, n_columns)):
+        groups = self.group_targets(x[indices], y[indices], (n_rows, n_columns))
+        origins, boxes = [], []
+        for group in groups:
             columns = np.round(x[indices][group]).astype(int)
             rows = np.round(y[indices][group]).astype(int)
             x0, y0 = max(int(columns.min()) - half, 0), max(int(rows.min()) - half, 0)
-            slices = (
-                slice(y0, min(int(rows.max()) + half + 1, n_rows)),
-                slice(x0, min(int(columns.max()) + half + 1, n_columns)),
+            origins.append((x0, y0))
+            boxes.append(
+                (
+                    slice(y0, min(int(rows.max()) + half + 1, n_rows)),
+                    slice(x0, min(int(columns.max()) + half + 1, n_columns)),
+                )
             )
-            cutout = read(parameters={"slices": slices})
+        # Every cutout of the image from one pass over the rows they span.
+        cutouts = read(component="cutouts", parameters={"boxes": boxes}) if boxes else []
+        for group, (x0, y0), cutout in zip(groups, origins, cutouts, strict=True):
             planes = self.fit_planes(cutout)
             for i in group:
                 index = indices[i]
@@ -365,15 +373,30 @@ def fit_psf_flux(
 
 
 def _reader(image: DeferredDatasetHandle | SPHERExLevel2Image) -> Any:
-    """Return ``read(component=..., parameters=...)`` for a deferred handle or an in-memory image."""
+    """Return ``read(component=..., parameters=...)`` for a deferred handle or an in-memory image.
+
+    ``component="cutouts"`` with ``parameters={"boxes": [...]}`` returns a list of cutouts: read in one
+    pass where the storage class has that component, else (repositories made before it) one ``slices``
+    read per box.
+    """
     if isinstance(image, DeferredDatasetHandle):
-        return image.get
+        if "cutouts" in image.ref.datasetType.storageClass.derivedComponents:
+            return image.get
+
+        def read_by_slices(component: str | None = None, parameters: dict[str, Any] | None = None) -> Any:
+            if component == "cutouts":
+                return [image.get(parameters={"slices": box}) for box in (parameters or {})["boxes"]]
+            return image.get(component=component, parameters=parameters)
+
+        return read_by_slices
 
     def read(component: str | None = None, parameters: dict[str, Any] | None = None) -> Any:
         if component == "wcs":
             wcs = image.wcs.deepcopy()
             wcs.array_shape = np.shape(image.data)
             return wcs
+        if component == "cutouts":
+            return [image[box] for box in (parameters or {})["boxes"]]
         return image[parameters["slices"]] if parameters else image
 
     return read

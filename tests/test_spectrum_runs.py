@@ -3,6 +3,8 @@ after a call that was killed, as a user meets them."""
 
 from __future__ import annotations
 
+import importlib.metadata
+
 import re
 import shlex
 import shutil
@@ -56,6 +58,12 @@ def test_calls_are_chained_latest_first(field_repo: tuple[str, Path], tmp_path: 
         # What each finished run holds is said in its documentation.
         docs = {i.name: i.doc for i in butler.collections.query_info("spectra/*", include_doc=True)}
         assert docs[second.output_run] == "spherex-spectrum of 1 target(s) from position"
+        # Provenance: the versions of what computed the spectra, and every task's configuration.
+        packages = butler.get("packages", collections=first.output_run)
+        assert packages["spherex-butler-poc"] == importlib.metadata.version("spherex-butler-poc")
+        assert packages["lsst-pipe-base"] == importlib.metadata.version("lsst-pipe-base")
+        config = butler.get("forcedSpectrophotometry_config", collections=first.output_run)
+        assert config.cutoutHalfSize == 5
 
 
 def test_a_call_that_finds_nothing_leaves_no_run(field_repo: tuple[str, Path]) -> None:

@@ -30,7 +30,7 @@ from lsst.resources import ResourcePath
 
 from .ingest.level2 import LEVEL2_DATASET_TYPE
 from .ingest.targets import TargetCatalogError, ingest_targets, read_targets
-from .spectrum_runs import SpectrumRuns, recover_spectrum_runs
+from .spectrum_runs import SpectrumRuns, recover_spectrum_runs, write_versions
 
 SPECTROPHOTOMETRY_PIPELINE = "resource://spherex/pipelines/Spectrophotometry.yaml"
 """The pipeline `measure_spectra` runs."""
@@ -144,7 +144,8 @@ def measure_spectra(
                 f"No Level-2 image in {', '.join(inputs)} overlaps the sky pixel of any of the {len(table)} "
                 "target(s); nothing to measure"
             )
-        quanta = executor.run(register_dataset_types=True)
+        quanta = executor.run(register_dataset_types=True, save_versions=False)
+        write_versions(executor)
         runs.finish(
             butler,
             inputs,

@@ -12,14 +12,17 @@ process is gone (`recover_spectrum_runs`).
 
 from __future__ import annotations
 
-__all__ = ["SpectrumRuns", "recover_spectrum_runs"]
+__all__ = ["VERSIONED_DISTRIBUTIONS", "SpectrumRuns", "recover_spectrum_runs", "write_versions"]
 
 import datetime
+import importlib.metadata
 import logging
 import os
 import re
 import socket
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 from lsst.daf.butler import Butler, CollectionType, MissingCollectionError
 
@@ -162,3 +165,41 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+VERSIONED_DISTRIBUTIONS = (
+    "spherex-butler-poc", "lsst-daf-butler", "lsst-pipe-base", "lsst-ctrl-mpexec", "lsst-resources",
+    "lsst-utils", "lsst-pex-config", "lsst-sphgeom", "astropy", "numpy", "pyarrow", "sqlalchemy",
+)  # fmt: skip
+"""Distributions whose versions a ``spherex-spectrum`` run records in its ``packages`` dataset."""
+
+
+def write_versions(executor: Any) -> dict[str, str]:
+    """Write the ``packages`` dataset of a run: the versions of what computes and stores its results.
+
+    pipe_base's own recording (``save_versions``) walks every module imported and every installed
+    distribution (0.3-0.4 s per call on a 2-core machine, longer than measuring an image); the
+    distributions that compute and store spectra are named here instead, and found in microseconds.
+    Each quantum's ``*_metadata`` and the tasks' ``*_config`` datasets are written as always.
+
+    Parameters
+    ----------
+    executor : `lsst.pipe.base.simple_pipeline_executor.SimplePipelineExecutor`
+        The executor, run with ``save_versions=False``.
+
+    Returns
+    -------
+    versions : `dict` [`str`, `str`]
+        What was written: ``python`` and each of `VERSIONED_DISTRIBUTIONS` installed.
+    """
+    from lsst.utils.packages import Packages
+
+    versions = {"python": sys.version}
+    for name in VERSIONED_DISTRIBUTIONS:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    (ref,) = executor.predicted.get_init_outputs("").values()
+    executor.butler.put(Packages(versions), ref)
+    return versions

@@ -155,3 +155,21 @@ def test_readme_commands_list_and_remove_old_runs(field_repo: tuple[str, Path], 
         assert spectra_runs(butler) == []
         # The chain is left with the images only; the next call puts its runs in front again.
         assert [c for c in butler.collections.get_info("spectra").children if c.startswith("spectra/")] == []
+
+
+def test_each_target_catalogue_is_read_once_per_call(field_repo: tuple[str, Path]) -> None:
+    from spherex.tasks.catalogue_cache import TARGET_CATALOGUES
+
+    repo, targets = field_repo
+    TARGET_CATALOGUES.clear()
+    before = TARGET_CATALOGUES.reads
+    result = measure_spectra(repo, targets=targets, output=None)
+    with Butler.from_config(repo) as butler:
+        catalogues = butler.query_datasets("spectroTargets", collections=result.target_run, explain=False)
+        measured = butler.query_datasets(
+            "forcedSpectrophotometry", collections=result.output_run, explain=False
+        )
+    # Every image's quantum and the gathering one use the catalogues; each is read from the Butler once.
+    assert len(measured) >= 2
+    assert TARGET_CATALOGUES.reads - before == len(catalogues)
+    assert set(result.spectra) == {s.name for s in deep_field_sources(RA, DEC, SOURCES, SIZE, SEED)}

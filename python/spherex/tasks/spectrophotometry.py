@@ -4,8 +4,9 @@
 sky pixel holding targets (``spectroTargets``, see `spherex.script.ingest.targets`).  For every target
 that falls on the image it reads only the cutout around it (all of them in one read of the deferred
 image's ``cutouts`` component), subtracts the zodiacal light model, and fits the image's own PSF
-(`spherex.core.psf_stamp`) at the fixed position plus a constant local background by variance-weighted linear least squares.  Its
-output, ``forcedSpectrophotometry``, is an astropy table with one row per target measured on the image.
+(`spherex.core.psf_stamp`) at the fixed position plus a constant local background by variance-weighted
+linear least squares.  Its output, ``forcedSpectrophotometry``, is an astropy table with one row per
+target measured on the image.
 `GatherSpectraTask` (in `spherex.tasks.spectrophotometry_gather`) assembles these rows into spectra.
 """
 
@@ -42,6 +43,7 @@ from lsst.pipe.base import connectionTypes as cT
 
 from ..core import SPHERExLevel2Image
 from ..core.photometry.psf_model import mjy_per_sr_to_microjansky, pixel_solid_angle, psf_stamp
+from .catalogue_cache import TARGET_CATALOGUES
 
 TARGET_SKYPIX = "healpix7"
 """Sky pixel dimension of the ``spectroTargets`` catalogues: the common skypix of universe version 3,
@@ -158,11 +160,10 @@ class ForcedSpectrophotometryTask(PipelineTask):
         outputRefs : `lsst.pipe.base.OutputQuantizedConnection`
             The measurement table.
         """
-        inputs = butlerQC.get(inputRefs)
         data_id = butlerQC.quantum.dataId
         outputs = self.run(
-            image=inputs["image"],
-            targets=inputs["targets"],
+            image=butlerQC.get(inputRefs.image),
+            targets=TARGET_CATALOGUES.get(butlerQC, inputRefs.targets),
             exposure=int(data_id["exposure"]),
             detector=int(data_id["detector"]),
         )

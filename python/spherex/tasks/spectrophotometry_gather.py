@@ -26,13 +26,17 @@ import numpy as np
 from astropy.table import Table, vstack
 from lsst.pex.config import Field, ListField
 from lsst.pipe.base import (
+    InputQuantizedConnection,
+    OutputQuantizedConnection,
     PipelineTask,
     PipelineTaskConfig,
     PipelineTaskConnections,
+    QuantumContext,
     Struct,
 )
 from lsst.pipe.base import connectionTypes as cT
 
+from .catalogue_cache import TARGET_CATALOGUES
 from .spectrophotometry import MEASUREMENT_COLUMNS, TARGET_SKYPIX, _measurement_table
 
 SPECTRUM_COLUMNS = MEASUREMENT_COLUMNS + ("used",)
@@ -93,7 +97,26 @@ class GatherSpectraTask(PipelineTask):
     _DefaultName = "gatherSpectra"
     config: GatherSpectraConfig
 
-    # runQuantum is pipe_base's: get the inputs, run, put the outputs.
+    def runQuantum(
+        self,
+        butlerQC: QuantumContext,
+        inputRefs: InputQuantizedConnection,
+        outputRefs: OutputQuantizedConnection,
+    ) -> None:
+        """Read the targets (from the process's cache when measured here) and measurements; gather.
+
+        Parameters
+        ----------
+        butlerQC : `lsst.pipe.base.QuantumContext`
+            Butler access for this quantum.
+        inputRefs : `lsst.pipe.base.InputQuantizedConnection`
+            The target catalogues and measurement tables.
+        outputRefs : `lsst.pipe.base.OutputQuantizedConnection`
+            The spectra table.
+        """
+        targets = TARGET_CATALOGUES.get(butlerQC, inputRefs.targets)
+        measurements = butlerQC.get(inputRefs.measurements)
+        butlerQC.put(self.run(targets=targets, measurements=measurements), outputRefs)
 
     def run(self, targets: Table | list[Table], measurements: list[Table]) -> Struct:
         """Select the measurements of the targets and mark those to use.

@@ -314,9 +314,17 @@ class MotoS3Server:
     """An S3 endpoint on 127.0.0.1: ``moto_server`` (``pip install 'moto[server]'``) as a child process.
 
     Its request log (one line per HTTP request) is kept in a file, see `request_log`.
+
+    Parameters
+    ----------
+    latency : `float`, optional
+        Seconds each request waits before it is answered (a remote object store's round trip).
+    bandwidth : `float`, optional
+        Bytes per second at most of a response body.  With either, the server is `tests.slow_moto`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, latency: float = 0.0, bandwidth: float | None = None) -> None:
+        self.latency, self.bandwidth = latency, bandwidth
         self.port = 0
         self._process: subprocess.Popen | None = None
         self._workdir: Path | None = None
@@ -384,13 +392,21 @@ class MotoS3Server:
         try:
             for _attempt in range(5):
                 self.port = free_port()
+                command = [binary, "-H", "127.0.0.1", "-p", str(self.port)]
+                env = {**os.environ, **self.env}
+                if self.latency or self.bandwidth:
+                    command = [sys.executable, "-m", "tests.slow_moto", *command[1:]]
+                    command += ["--latency", str(self.latency)]
+                    command += ["--bandwidth", str(self.bandwidth)] if self.bandwidth else []
+                    root = str(Path(__file__).resolve().parent.parent)
+                    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
                 with open(self._log_path, "ab") as log:
                     self._process = subprocess.Popen(
-                        [binary, "-H", "127.0.0.1", "-p", str(self.port)],
+                        command,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         stdin=subprocess.DEVNULL,
-                        env={**os.environ, **self.env},
+                        env=env,
                     )
                 if self._wait_ready():
                     return self

@@ -72,3 +72,32 @@ def test_stop_leaves_nothing_running() -> None:
     assert not is_running(pid)
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", server.port), timeout=2):
         pass
+
+
+def test_slowed_s3_server_answers_late_and_at_its_bandwidth() -> None:
+    """The benchmarks' object store: 50 ms before each answer, bodies at 2 MB/s."""
+    import time
+
+    import boto3
+
+    try:
+        server = MotoS3Server(latency=0.05, bandwidth=2e6).start()
+    except ServerUnavailableError as err:
+        pytest.skip(str(err))
+    try:
+        server.create_bucket("slow")
+        client = boto3.client("s3", endpoint_url=server.endpoint_url, region_name="us-east-1",
+                              aws_access_key_id=server.env["AWS_ACCESS_KEY_ID"],
+                              aws_secret_access_key=server.env["AWS_SECRET_ACCESS_KEY"])  # fmt: skip
+        client.put_object(Bucket="slow", Key="k", Body=b"x" * 1_000_000)
+        start = time.perf_counter()
+        client.head_object(Bucket="slow", Key="k")
+        head = time.perf_counter() - start
+        start = time.perf_counter()
+        body = client.get_object(Bucket="slow", Key="k")["Body"].read()
+        get = time.perf_counter() - start
+    finally:
+        server.stop()
+    assert len(body) == 1_000_000
+    assert 0.05 <= head < 1.0
+    assert get >= 0.05 + 0.5  # the latency, and 1 MB at 2 MB/s

@@ -1,49 +1,55 @@
-"""Forced measurements per second: the Spectrophotometry pipeline against whole-file reads.
+"""Forced measurements per second: the pipeline against the script it replaces, on three kinds of storage.
 
-    python benchmarks/bench_spectra.py [--quick] [--exposures 2] [--size 2040] [--targets 400]
+    python benchmarks/bench_spectra.py [--quick] [--storage warm|cold|s3|all] [--exposures 2]
+        [--size 2040] [--targets 400] [--latency 0.03] [--bandwidth BYTES_PER_S]
 
-Simulates ``exposures`` x 6 Level-2 images (2040 x 2040 by default) and ingests them; places
-``targets`` targets at random pixels of every image (the goal's scenario: many images, each with the
-targets that fall on it; arrays behind one dichroic see the same sky, so a target is often measured
-twice).  Then, in one process and on the same files, each contender starting with nothing parsed:
+Simulates ``exposures`` x 6 Level-2 images (2040 x 2040 by default).  On each kind of storage:
 
-(a) the pipeline: build the quantum graph of ``Spectrophotometry.yaml`` and execute it with
-    `SimplePipelineExecutor` (the machinery of ``pipetask run -j 1``), reading a WCS and cutouts;
-(b) a plain script with no repository: open every Level-2 file whole (astropy), find the targets on it
-    with its WCS, and measure them with the same fit (`ForcedSpectrophotometryTask.run` on the image in
-    memory), as one does with a directory of downloaded files;
-(c) the same script told which files hold targets (an oracle spatial index): whole-file reads only
-    (here every file holds targets, so (c) repeats (b));
-(d) the measurement task alone (no executor, no outputs written) on deferred handles of those images:
-    the WCS and the cutouts through ``butler.get``, what (a) does inside each quantum.
+- ``warm``: local files in the page cache (read whole before each contender);
+- ``cold``: local files evicted from the page cache before each contender (``posix_fadvise(DONTNEED)``);
+- ``s3``: a sqlite + S3 repository on moto's server on 127.0.0.1, each request answered after
+  ``--latency`` seconds (30 ms by default) and bodies paced to ``--bandwidth`` if given;
 
-Prints measurements per second and the ratios (a)/(b) and (a)/(c).  Goals: (a) >= 10x (b) on
-2040 x 2040 images, and >= 200 measurements/s per core.  ``--quick`` (1 exposure, 200 targets) takes
-under ~3 minutes.
+three target layouts are measured (a few targets on one image; a quarter of ``--targets`` and all of
+them at random pixels of every image), each contender starting with nothing parsed or cached:
+
+(a) the pipeline as a user runs it, ``spherex-spectrum --targets`` (`measure_spectra`): the targets
+    ingested, the quantum graph built and executed, the spectra read back;
+(b) a plain script with no repository: read every file whole (downloaded whole from S3), find the
+    targets on it with its WCS and measure them with the same fit (`ForcedSpectrophotometryTask.run` on
+    the image in memory);
+(c) that script told which files hold targets (an oracle spatial index);
+(d) the measurement task alone on deferred handles (cutouts through ``butler.get``), what (a) does in
+    each quantum.
+
+Prints each contender's seconds, the ratio (a)/(b) with its goal (warm >= 1x, cold >= 3x, s3 >= 10x),
+and each contender's cost fitted as fixed + per image + per measurement over the three layouts, which
+says at what size the pipeline wins.  ``--quick`` (1 exposure, 200 targets) takes a few minutes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 from lsst.daf.butler import Butler
-from lsst.daf.butler.script import createRepo
-from lsst.pipe.base.simple_pipeline_executor import SimplePipelineExecutor
 
-from spherex.core import SPHERExLevel2Image
+from spectra_storage import drop_page_cache, local_repo, read_whole, s3_repo, warm_page_cache
 from spherex.core.fits.layout import clear_layout_cache
-from spherex.script import ingest_spherex, ingest_targets
+from spherex.script.spectrum import measure_spectra
 from spherex.simulator.level2 import simulate_level2
 from spherex.tasks import ForcedSpectrophotometryTask
-
-PIPELINE = "resource://spherex/pipelines/Spectrophotometry.yaml"
+from spherex.tasks.catalogue_cache import TARGET_CATALOGUES
 
 
 def make_targets(files: list[Path], n: int, seed: int = 1) -> Table:
@@ -62,49 +68,112 @@ def make_targets(files: list[Path], n: int, seed: int = 1) -> Table:
     return Table({"name": [f"t{i:05d}" for i in range(n)], "ra": ra, "dec": dec, "kind": [""] * n})
 
 
-def pipeline(repo: str, target_run: str) -> tuple[int, float, float]:
-    """Build and run the pipeline; return measurements, graph-building and execution seconds."""
-    start = time.perf_counter()
-    butler = Butler.from_config(repo, collections=["SPHEREx/l2b-v20", target_run], run=f"bench/{start}")
-    executor = SimplePipelineExecutor.from_pipeline_filename(PIPELINE, butler=butler)
-    built = time.perf_counter()
-    executor.run(register_dataset_types=True)
-    done = time.perf_counter()
-    measured = sum(
-        len(butler.get(ref))
-        for ref in butler.query_datasets("forcedSpectrophotometry", collections=butler.run, explain=False)
-    )
-    return measured, built - start, done - built
+def make_catalogue(files: list[Path], n: int, work: Path, seed: int = 1) -> tuple[Table, Path]:
+    """Targets at random pixels of ``files``, as a table and as the CSV ``spherex-spectrum`` reads."""
+    table = make_targets(files, n, seed)
+    path = work / f"targets-{len(files)}-{n}-{seed}.csv"
+    table.write(path, format="ascii.csv", overwrite=True)
+    return table, path
 
 
-def task_on_handles(repo: str, targets: Table) -> tuple[int, float]:
+def pipeline(repo: str, catalogue: Path, prefix: str) -> int:
+    """``spherex-spectrum --targets``: ingest the targets, build and run the graph, read the spectra."""
+    result = measure_spectra(repo, targets=catalogue, output=None, collections="SPHEREx/*", run_prefix=prefix)
+    return sum(len(spectrum) for spectrum in result.spectra.values())
+
+
+def task_on_handles(repo: str, targets: Table) -> int:
     """Run the measurement task alone on deferred handles of the images that hold targets."""
     task = ForcedSpectrophotometryTask()
+    measured = 0
     with Butler.from_config(repo) as butler:
         refs = butler.query_datasets("spectralImage", collections="SPHEREx/l2b-v20", explain=False)
-        handles = [butler.getDeferred(ref) for ref in refs]
-        measured, start = 0, time.perf_counter()
-        for ref, handle in zip(refs, handles, strict=True):
+        for ref in refs:
+            handle = butler.getDeferred(ref)
             wcs = handle.get(component="wcs")
             x, y = wcs.world_to_pixel_values(targets["ra"], targets["dec"])
-            if not np.any(
-                (x > -0.5) & (x < wcs.array_shape[1] - 0.5) & (y > -0.5) & (y < wcs.array_shape[0] - 0.5)
-            ):
-                continue
-            measured += len(
-                task.run(handle, [targets], ref.dataId["exposure"], ref.dataId["detector"]).measurements
-            )
-        return measured, time.perf_counter() - start
-
-
-def whole_files(files: list[Path], targets: Table) -> dict[Path, int]:
-    """Open each file whole, find the targets on it, measure them; return the measurements per file."""
-    task = ForcedSpectrophotometryTask()
-    measured = {}
-    for path in files:
-        image = SPHERExLevel2Image.read(path)  # every plane, read by astropy.io.fits
-        measured[path] = len(task.run(image, [targets], 0, 0).measurements)
+            rows, columns = wcs.array_shape
+            if np.any((x > -0.5) & (x < columns - 0.5) & (y > -0.5) & (y < rows - 0.5)):
+                run = task.run(handle, [targets], ref.dataId["exposure"], ref.dataId["detector"])
+                measured += len(run.measurements)
     return measured
+
+
+def whole_files(locations: list, targets: Table) -> dict:
+    """Read each file whole (downloading it from an object store), find the targets on it, measure."""
+    task = ForcedSpectrophotometryTask()
+    return {where: len(task.run(read_whole(where), [targets], 0, 0).measurements) for where in locations}
+
+
+def timed(before: Callable[[], None], work: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run ``before`` (not timed: cache state), then ``work``; return its value, wall and CPU seconds."""
+    before()
+    clear_layout_cache()
+    TARGET_CATALOGUES.clear()
+    t0, c0 = time.perf_counter(), time.process_time()
+    value = work()
+    return value, time.perf_counter() - t0, time.process_time() - c0
+
+
+def fit_costs(rows: list[tuple[int, int, float]]) -> tuple[float, float, float]:
+    """Least-squares ``seconds = fixed + per_image * images + per_measurement * measurements``."""
+    design = np.array([[1.0, images, measured] for images, measured, _ in rows])
+    seconds = np.array([wall for *_, wall in rows])
+    solution, *_ = np.linalg.lstsq(design, seconds, rcond=None)
+    return tuple(float(v) for v in solution)
+
+
+def bench_storage(storage: str, work: Path, files: list[Path], args: argparse.Namespace) -> dict:
+    """Every contender on one kind of storage, for three target layouts; print times, ratios, costs."""
+    with contextlib.ExitStack() as stack:
+        if storage == "s3":
+            repo, locations = stack.enter_context(
+                s3_repo(work, files[0].parent, args.latency, args.bandwidth)
+            )
+            before = lambda: None  # noqa: E731
+        else:
+            repo, locations = local_repo(work, files[0].parent), files
+            before = (
+                (lambda: drop_page_cache(files)) if storage == "cold" else (lambda: warm_page_cache(files))
+            )
+        by_name = dict(zip(files, locations, strict=True))
+        layouts = [(files[:1], max(5, args.targets // 20)), (files, args.targets // 4), (files, args.targets)]
+        rows: dict[str, list] = {"a": [], "b": [], "c": [], "d": []}
+        for index, (holding, n) in enumerate(layouts):
+            table, csv = make_catalogue(holding, n, work, seed=index + 1)
+            n_pipe, t_pipe, cpu_pipe = timed(before, lambda: pipeline(repo, csv, f"bench-{storage}-{index}"))
+            n_task, t_task, _ = timed(before, lambda: task_on_handles(repo, table))
+            per_file, t_all, cpu_all = timed(before, lambda: whole_files(locations, table))
+            oracle = [by_name[path] for path in files if per_file[by_name[path]]]
+            n_oracle, t_oracle, _ = timed(before, lambda: sum(whole_files(oracle, table).values()))
+            n_all = sum(per_file.values())
+            assert n_pipe == n_task == n_all == n_oracle, (n_pipe, n_task, n_all, n_oracle)
+            images = len(oracle)
+            rows["a"].append((images, n_pipe, t_pipe))
+            rows["d"].append((images, n_task, t_task))
+            rows["b"].append((len(files), n_all, t_all))
+            rows["c"].append((images, n_oracle, t_oracle))
+            print(
+                f"  [{storage}] {n_pipe:5d} measurements on {images:2d} images: (a) pipeline {t_pipe:6.2f} s "
+                f"(CPU {cpu_pipe:.2f}), (d) task {t_task:6.2f} s, (b) whole files {t_all:6.2f} s "
+                f"(CPU {cpu_all:.2f}), (c) oracle {t_oracle:6.2f} s"
+            )
+    images, n, t_pipe = rows["a"][-1]
+    t_all = rows["b"][-1][2]
+    print(f"[{storage}] {n} measurements on {images} images ({len(files)} files):")
+    print(f"  (a) pipeline (spherex-spectrum):      {t_pipe:7.2f} s {n / t_pipe:8.0f} measurements/s")
+    print(f"  (b) script, every file whole:         {t_all:7.2f} s {n / t_all:8.0f} measurements/s")
+    goal = {"warm": 1.0, "cold": 3.0, "s3": 10.0}[storage]
+    print(f"  ratio (a) vs (b): {t_all / t_pipe:.2f}x (goal >= {goal:g}x)")
+    if storage == "warm":
+        print(f"  pipeline rate: {n / t_pipe:.0f} measurements/s on one core (goal >= 500)")
+    for key, label in (("a", "pipeline"), ("d", "task alone"), ("c", "script, files with targets")):
+        fixed, per_image, per_measurement = fit_costs(rows[key])
+        print(
+            f"  cost of {label}: {fixed:.3f} s + {per_image * 1e3:.1f} ms/image + "
+            f"{per_measurement * 1e3:.2f} ms/measurement"
+        )
+    return rows
 
 
 def main() -> None:
@@ -115,6 +184,9 @@ def main() -> None:
     parser.add_argument("--exposures", type=int, default=2)
     parser.add_argument("--size", type=int, default=2040)
     parser.add_argument("--targets", type=int, default=400)
+    parser.add_argument("--storage", choices=["warm", "cold", "s3", "all"], default="all")
+    parser.add_argument("--latency", type=float, default=0.03, help="seconds per S3 request (default 0.03)")
+    parser.add_argument("--bandwidth", type=float, default=None, help="S3 bytes/s (default: loopback's)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the files here (default: temporary)")
     args = parser.parse_args()
     if args.quick:
@@ -122,7 +194,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
-        files_dir = work / "l2"
+        files_dir = work / f"l2-{args.exposures}x{args.size}"
         if not files_dir.exists():
             t0 = time.perf_counter()
             simulate_level2(files_dir, exposures=args.exposures, size=args.size)
@@ -130,55 +202,17 @@ def main() -> None:
                 f"simulated {args.exposures * 6} images of {args.size}^2 in {time.perf_counter() - t0:.0f} s"
             )
         files = sorted(files_dir.glob("*.fits"))
-        repo = str(work / f"DATA-{time.time_ns()}")
-        createRepo(
-            repo,
-            seed_config="resource://spherex/configs/butler.yaml",
-            dimension_config="resource://spherex/configs/dimensions.yaml",
-            override=True,
-        )
-        assert ingest_spherex(repo, [str(files_dir)], transfer="symlink").ok
-        targets = make_targets(files, args.targets)
-        ingest_targets(repo, targets, run="bench/targets")
         size_mib = sum(p.stat().st_size for p in files) / 2**20
-        print(f"{len(files)} Level-2 files ({size_mib:.0f} MiB), {len(targets)} targets on all of them")
-
-        # The page cache holds every file for all contenders (they were just written and ingested); the
-        # headers, WCS and PSF this process parsed are forgotten before each contender starts.
-        # CPU seconds of this process are printed beside wall-clock: on a shared machine they are steadier.
-        clear_layout_cache()
-        c0 = time.process_time()
-        n_pipe, t_graph, t_run = pipeline(repo, "bench/targets")
-        cpu_pipe = time.process_time() - c0
-        clear_layout_cache()
-        c0 = time.process_time()
-        n_task, t_task = task_on_handles(repo, targets)
-        cpu_task = time.process_time() - c0
-        clear_layout_cache()
-        t0, c0 = time.perf_counter(), time.process_time()
-        per_file = whole_files(files, targets)
-        t_all, cpu_all = time.perf_counter() - t0, time.process_time() - c0
-        oracle = [path for path, count in per_file.items() if count]
-        clear_layout_cache()
-        t0, c0 = time.perf_counter(), time.process_time()
-        n_oracle = sum(whole_files(oracle, targets).values())
-        t_oracle, cpu_oracle = time.perf_counter() - t0, time.process_time() - c0
-        n_all = sum(per_file.values())
-
-    assert n_pipe == n_all == n_oracle, (n_pipe, n_all, n_oracle)
-    t_pipe = t_graph + t_run
-    print(f"measurements: {n_pipe} on {len(oracle)} of {len(files)} images")
-    print(
-        f"(a) pipeline:            {t_pipe:7.2f} s ({t_graph:.2f} s graph + {t_run:.2f} s execution) "
-        f"{n_pipe / t_pipe:8.1f} measurements/s ({n_pipe / t_run:.1f}/s executing), CPU {cpu_pipe:.2f} s"
-    )
-    print(f"(d) task alone, cutouts: {t_task:7.2f} s  {n_task / t_task:8.1f} meas/s, CPU {cpu_task:.2f} s")
-    print(f"(b) every file, whole:   {t_all:7.2f} s  {n_all / t_all:8.1f} meas/s, CPU {cpu_all:.2f} s")
-    rate = n_oracle / t_oracle
-    print(f"(c) files with targets:  {t_oracle:7.2f} s  {rate:8.1f} meas/s, CPU {cpu_oracle:.2f} s")
-    print(f"ratio (a) vs (b): {t_all / t_pipe:.2f}x wall, {cpu_all / cpu_pipe:.2f}x CPU   (goal >= 10x)")
-    print(f"ratio (a) vs (c): {t_oracle / t_pipe:.2f}x")
-    print(f"pipeline rate per core: {n_pipe / t_pipe:.0f} measurements/s (goal >= 200; one process)")
+        print(
+            f"{len(files)} Level-2 files ({size_mib:.0f} MiB), up to {args.targets} targets; "
+            f"{os.cpu_count()} cores"
+        )
+        storages = ["warm", "cold", "s3"] if args.storage == "all" else [args.storage]
+        for storage in storages:
+            if storage == "cold" and not hasattr(os, "posix_fadvise"):
+                print("[cold] skipped: this system has no posix_fadvise to drop the page cache")
+                continue
+            bench_storage(storage, work, files, args)
 
 
 if __name__ == "__main__":

@@ -22,12 +22,15 @@ import csv
 import math
 import os
 import re
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
+import pyarrow.parquet as pq
 from astropy.table import Table, vstack
-from lsst.daf.butler import Butler, CollectionType, DatasetType
+from lsst.daf.butler import Butler, CollectionType, DatasetRef, DatasetType, FileDataset
+from lsst.daf.butler.formatters.parquet import ParquetFormatter, astropy_to_arrow, compute_row_group_size
 from lsst.sphgeom import LonLat, UnitVector3d
 
 from .simulated import repository_errors, writeable_butler
@@ -248,18 +251,45 @@ def ingest_targets(
                 report.present += 1
                 continue
             by_pixel[target_pixel(butler, float(row["ra"]), float(row["dec"]))].append(index)
+        tables = {}
+        for pixel in sorted(by_pixel):
+            table = targets[by_pixel[pixel]]
+            table.meta = {"pixelization": skypix.name, "pixel": pixel}
+            if pixel in old:
+                table = vstack([old[pixel], table], metadata_conflicts="silent")
+            table.sort("name")
+            tables[pixel] = table
         with butler.transaction():
-            for pixel in sorted(by_pixel):
-                table = targets[by_pixel[pixel]]
-                table.meta = {"pixelization": skypix.name, "pixel": pixel}
-                if pixel in old:
-                    table = vstack([old[pixel], table], metadata_conflicts="silent")
-                    butler.pruneDatasets([existing[pixel]], disassociate=True, unstore=True, purge=True)
-                table.sort("name")
-                butler.put(table, dataset_type, {skypix.name: pixel}, run=run)
-                report.added += len(by_pixel[pixel])
-                report.pixels.append(pixel)
+            replaced = [existing[pixel] for pixel in tables if pixel in existing]
+            if replaced:
+                butler.pruneDatasets(replaced, disassociate=True, unstore=True, purge=True)
+            _store_catalogues(butler, dataset_type, run, tables)
+        for pixel in tables:
+            report.added += len(by_pixel[pixel])
+            report.pixels.append(pixel)
     return report
+
+
+def _store_catalogues(butler: Butler, dataset_type: DatasetType, run: str, tables: dict[int, Table]) -> None:
+    """Store one catalogue per sky pixel in one ingest: one registry transaction, not one per pixel.
+
+    Each table is written as daf_butler's `ParquetFormatter` writes it (``butler.put`` of an
+    ``ArrowAstropy`` dataset) and moved into the datastore, which names it by its file template; a
+    catalogue of a few thousand targets spreads over hundreds of ``healpix7`` pixels, and a put each
+    cost ~10 ms of registry work.
+    """
+    if not tables:
+        return
+    skypix = butler.dimensions.commonSkyPix.name
+    with tempfile.TemporaryDirectory(prefix="spherex-targets-") as tmp:
+        datasets = []
+        for pixel, table in tables.items():
+            path = os.path.join(tmp, f"{skypix}_{pixel}.parq")
+            arrow = astropy_to_arrow(table)
+            pq.write_table(arrow, path, row_group_size=compute_row_group_size(arrow.schema))
+            ref = DatasetRef(dataset_type, {skypix: pixel}, run=run)
+            datasets.append(FileDataset(path=path, refs=[ref], formatter=ParquetFormatter))
+        butler.ingest(*datasets, transfer="move")
 
 
 def _same_position(ra1: float, dec1: float, ra2: float, dec2: float) -> bool:

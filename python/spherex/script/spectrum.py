@@ -139,7 +139,7 @@ def measure_spectra(
         executor = SimplePipelineExecutor.from_pipeline_filename(
             pipeline, butler=run_butler, output_run=output_run
         )
-        if len(executor.quantum_graph) == 0:
+        if len(executor.predicted) == 0:
             raise ValueError(
                 f"No Level-2 image in {', '.join(inputs)} overlaps the sky pixel of any of the {len(table)} "
                 "target(s); nothing to measure"

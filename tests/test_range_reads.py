@@ -129,7 +129,14 @@ def test_open_byte_ranges_reads_like_a_file(s3_repo) -> None:
         stream.read(10)
 
 
-def test_cutouts_of_many_targets_are_one_request_per_row_range_and_plane(s3_repo) -> None:
+@pytest.mark.parametrize("merge_bytes", [None, 0])
+def test_cutouts_of_many_targets_are_one_request_per_row_range_and_plane(
+    s3_repo, monkeypatch: pytest.MonkeyPatch, merge_bytes: int | None
+) -> None:
+    from spherex.core.fits import file_reader
+
+    if merge_bytes is not None:
+        monkeypatch.setattr(file_reader, "REMOTE_MERGE_BYTES", merge_bytes)
     local = fits.open(s3_repo.workdir / "sim" / "sim_exposure_000000_array_3.fits")
     data_id = {"instrument": "simulator", "exposure": 0, "detector": 3}
     # Twelve 11x11 boxes over rows 100-140 (one merged range of 40 rows: 80 KiB a plane, more than a
@@ -149,9 +156,14 @@ def test_cutouts_of_many_targets_are_one_request_per_row_range_and_plane(s3_repo
         counter.requests.clear()
         for box in boxes:
             butler.get(ref, parameters={"slices": box})
-    # The headers (three blocks), then per plane the 40 rows in one request of exactly their bytes and
-    # the 11 rows in one block: nine requests for fifteen cutouts, where separate gets send six each.
     row_bytes = SIZE * 4
     gets = sorted(n for method, n in requests if method == "GET")
-    assert gets == sorted([DEFAULT_RANGE_BUFFER_SIZE] * 6 + [40 * row_bytes] * 3), requests
+    if merge_bytes is None:
+        # Rows 300 apart (600 KiB) cost less than a second request: per plane, one request for rows
+        # 100-411, after the three header blocks.
+        assert gets == sorted([DEFAULT_RANGE_BUFFER_SIZE] * 3 + [311 * row_bytes] * 3), requests
+    else:
+        # Unmerged: per plane the 40 rows in one request of exactly their bytes and the 11 rows in one
+        # block: nine requests for fifteen cutouts, where separate gets send six each.
+        assert gets == sorted([DEFAULT_RANGE_BUFFER_SIZE] * 6 + [40 * row_bytes] * 3), requests
     assert len(counter.requests) >= 4 * len(boxes)

@@ -4,7 +4,6 @@ after a call that was killed, as a user meets them."""
 from __future__ import annotations
 
 import importlib.metadata
-
 import re
 import shlex
 import shutil

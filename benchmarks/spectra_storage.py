@@ -76,7 +76,7 @@ def s3_repo(
                 "butler-s3.yaml", {"SPHEREX_S3_BUCKET": "spherex-bench", "SPHEREX_S3_PREFIX": "repo"},
                 work / "seed-s3.yaml",
             )  # fmt: skip
-            repo = str(work / "DATA-s3")
+            repo = str(work / f"DATA-s3-{os.getpid()}")
             createRepo(repo, seed_config=str(seed), dimension_config=DIMENSIONS, override=True)
             assert ingest_spherex(repo, [str(files_dir)], transfer="copy").ok
             with Butler.from_config(repo) as butler:

@@ -7,6 +7,7 @@ __all__ = ["DEFAULT_RANGE_BUFFER_SIZE", "RangeReadStream", "open_byte_ranges"]
 import contextlib
 import io
 import os
+import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -45,10 +46,19 @@ class RangeReadStream(io.RawIOBase):
     """
 
     def __init__(
-        self, handle: BinaryIO, name: str, size: int = -1, block_size: int = DEFAULT_RANGE_BUFFER_SIZE
+        self,
+        handle: BinaryIO,
+        name: str,
+        size: int = -1,
+        block_size: int = DEFAULT_RANGE_BUFFER_SIZE,
+        uri: ResourcePath | None = None,
     ) -> None:
         super().__init__()
         self._handle = handle
+        self._uri = uri
+        self._local = threading.local()
+        self._handles = contextlib.ExitStack()
+        self._handles_lock = threading.Lock()
         self._name = name
         self._size = size
         self._block_size = block_size
@@ -108,6 +118,34 @@ class RangeReadStream(io.RawIOBase):
         self._position += count
         return count
 
+    def read_at(self, buffer: memoryview | bytearray, offset: int) -> int:
+        """Read into ``buffer`` from ``offset`` with one request; safe to call from several threads.
+
+        Each thread reads through a handle of its own (opened on its first call, closed with the
+        stream), so that the ranges of several planes are in flight at once
+        (`spherex.core.fits.file_reader.range_concurrency`).
+
+        Returns
+        -------
+        count : `int`
+            Bytes read (fewer only at the end of the file).
+        """
+        handle = getattr(self._local, "handle", None)
+        if handle is None:
+            if self._uri is None:
+                raise OSError(f"{self._name}: concurrent range reads need the stream's URI")
+            with self._handles_lock:
+                handle = self._handles.enter_context(self._uri.open("rb"))
+            self._local.handle = handle
+        handle.seek(offset)
+        data = handle.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:  # noqa: D102
+        self._handles.close()
+        super().close()
+
 
 @contextlib.contextmanager
 def open_byte_ranges(
@@ -135,5 +173,5 @@ def open_byte_ranges(
     FileNotFoundError
         Raised if the file does not exist (on the first read).
     """
-    with uri.open("rb") as handle, RangeReadStream(handle, str(uri), size, block_size) as stream:
+    with uri.open("rb") as handle, RangeReadStream(handle, str(uri), size, block_size, uri) as stream:
         yield stream

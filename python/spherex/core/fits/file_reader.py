@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["REMOTE_MERGE_BYTES", "FitsFileReader", "HduView"]
+__all__ = ["REMOTE_MERGE_BYTES", "FitsFileReader", "HduView", "range_concurrency"]
 
 import contextlib
 import io
@@ -20,12 +20,26 @@ from .file import PARSE_ERRORS, open_fits
 from .layout import FitsHdu, FitsLayout, cached_layout
 from .pixels import RowBlocks, merge_row_ranges, read_into_array, read_raw_pixels
 
-REMOTE_MERGE_BYTES = 2 * 1024 * 1024
+REMOTE_MERGE_BYTES = 1024 * 1024
 """Rows of a remote file's plane less than this many bytes apart are fetched by one request (`int`).
 
-A request to an object store or HTTP server costs ~30 ms before its first byte, the time ~2 MiB take
-to arrive at 50-100 MB/s: fetching the rows between two cutouts is cheaper than asking twice.
+A request to an object store or HTTP server costs ~30 ms before its first byte, the time 1.5-3 MB
+take to arrive at 50-100 MB/s: fetching the rows between two cutouts is cheaper than asking twice, and
+the ranges left are fetched several at once (`range_concurrency`).
 """
+
+
+def range_concurrency() -> int:
+    """Return how many range requests of one file may be in flight at once (`int`).
+
+    ``SPHEREX_RANGE_CONCURRENCY`` (default 8, at least 1): a remote cutout waits on latency, not
+    bandwidth, so the row ranges of all planes of an image are fetched together.
+    """
+    try:
+        return max(1, int(os.environ.get("SPHEREX_RANGE_CONCURRENCY", "8")))
+    except ValueError:
+        return 8
+
 
 class FitsFileReader:
     """Open a FITS file once and read its HDUs, plain image planes straight from the file.
@@ -241,8 +255,9 @@ class FitsFileReader:
                 for start, stop in ranges:
                     offset = hdu.data_offset + start * row_bytes
                     os.posix_fadvise(self._fd, offset, (stop - start) * row_bytes, os.POSIX_FADV_WILLNEED)
-        for hdu in sorted(planes, key=lambda h: h.data_offset):
-            blocks.load(hdu, ranges)
+        source = self._source
+        concurrency = 1 if self._fd is not None or not hasattr(source, "read_at") else range_concurrency()
+        blocks.load(planes, ranges, concurrency)
         self._row_blocks = blocks
         try:
             yield

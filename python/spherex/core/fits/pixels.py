@@ -13,6 +13,7 @@ __all__ = [
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -164,11 +165,14 @@ def read_into_array(source: int | Any, array: np.ndarray, offset: int, path: str
     """
     view = memoryview(array).cast("B")
     done = 0
-    if not isinstance(source, int):
+    concurrent = hasattr(source, "read_at")
+    if not isinstance(source, int) and not concurrent:
         source.seek(offset)
     while done < len(view):
         if isinstance(source, int):
             count = os.preadv(source, [view[done:]], offset + done)
+        elif concurrent:
+            count = source.read_at(view[done:], offset + done)
         else:
             count = source.readinto(view[done:]) or 0
         if count == 0:
@@ -220,16 +224,36 @@ class RowBlocks:
         self._read_into = read_into
         self._blocks: dict[int, list[tuple[int, np.ndarray]]] = {}
 
-    def load(self, hdu: FitsHdu, ranges: Sequence[tuple[int, int]]) -> None:
-        """Read the row ranges of a plain 2-d plane (`FitsHdu.raw_readable`)."""
-        width = hdu.shape[1]
-        row_bytes = width * hdu.dtype.itemsize
-        blocks = []
-        for start, stop in ranges:
-            block = np.empty((stop - start, width), hdu.dtype)
-            self._read_into(block, hdu.data_offset + start * row_bytes, hdu)
-            blocks.append((start, block))
-        self._blocks[hdu.index] = blocks
+    def load(
+        self, planes: Sequence[FitsHdu], ranges: Sequence[tuple[int, int]], concurrency: int = 1
+    ) -> None:
+        """Read the row ranges of plain 2-d planes (`FitsHdu.raw_readable`).
+
+        Parameters
+        ----------
+        planes : `~collections.abc.Sequence` [`FitsHdu`]
+            The planes.
+        ranges : `~collections.abc.Sequence` [`tuple` [`int`, `int`]]
+            ``(first row, stop row)`` pairs (`merge_row_ranges`).
+        concurrency : `int`, optional
+            Reads in flight at once (a remote file: each is a request); 1 reads in file order.
+        """
+        jobs = []
+        for hdu in sorted(planes, key=lambda h: h.data_offset):
+            width = hdu.shape[1]
+            row_bytes = width * hdu.dtype.itemsize
+            blocks = self._blocks.setdefault(hdu.index, [])
+            for start, stop in ranges:
+                block = np.empty((stop - start, width), hdu.dtype)
+                blocks.append((start, block))
+                jobs.append((block, hdu.data_offset + start * row_bytes, hdu))
+        if concurrency <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                self._read_into(*job)
+            return
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs))) as pool:
+            for _ in pool.map(lambda job: self._read_into(*job), jobs):
+                pass
 
     def cut(self, hdu: FitsHdu, slices: tuple[slice, ...] | None) -> np.ndarray | None:
         """Return a cutout from the rows read, or `None` if they do not hold it.

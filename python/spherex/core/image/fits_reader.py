@@ -221,7 +221,8 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
         parts : `list` [`dict` [`str`, `typing.Any`]]
             As `read_parts` of each box, in the order given.  The pixels of every plain plane are read
             once per merged row range (`~spherex.core.fits.file_reader.FitsFileReader.rows_read_once`);
-            headers, WCS, flag definitions and PSF are parsed once for all.
+            headers, WCS, flag definitions and PSF are parsed once for all, and the cutouts share one
+            ``meta`` header (as slices of an `~astropy.nddata.NDData` share its meta).
 
         Raises
         ------
@@ -238,13 +239,18 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
         with self._reporting_damage():
             normalized = [self.normalize_slices(box) for box in boxes]
             with self.rows_read_once(self.cutout_planes(), normalized):
-                return [self._read_parts(box) for box in normalized]
+                parts = [self._read_parts(box, meta=False) for box in normalized]
+            # One header for the cutouts of one read, as an NDData's slices share its meta.
+            meta = self.read_metadata()
+            for part in parts:
+                part["meta"] = meta
+            return parts
 
     def cutout_planes(self) -> list[FitsHdu | None]:
         """Return the pixel planes a cutout reads (`None` for those the file lacks)."""
         return [self._image_hdu, *self._planes.values()]
 
-    def _read_parts(self, slices: tuple[slice, ...] | None) -> dict[str, Any]:
+    def _read_parts(self, slices: tuple[slice, ...] | None, meta: bool = True) -> dict[str, Any]:
         readers = {
             "data": (self._image_hdu, self.read_image),
             "flags": (self._planes["flags"], self.read_flags),
@@ -265,7 +271,7 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
             unit=self.read_unit(),
             flag_defs=self.read_flag_defs(),
             wcs=self.read_wcs(slices),
-            meta=self.read_metadata(),
+            meta=self.read_metadata() if meta else None,
         )
         return parts
 

@@ -156,9 +156,7 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
             0-based (x, y): from the alternate WCS ``A`` (``CRVAL + CDELT * (1 - CRPIX)``, which is
             ``1 - CRPIX1A`` in IRSA's cutouts), plus the start of ``slices``.
         """
-        header = self.image_header
-        ox = header.get("CRVAL1A", 0.0) + header.get("CDELT1A", 1.0) * (1.0 - header.get("CRPIX1A", 1.0))
-        oy = header.get("CRVAL2A", 0.0) + header.get("CDELT2A", 1.0) * (1.0 - header.get("CRPIX2A", 1.0))
+        ox, oy = self.remember(f"origin:{self._image_hdu.index}", self._parse_origin)
         normalized = self.normalize_slices(slices)
         if normalized is not None:
             if any(s.step != 1 for s in normalized):
@@ -166,6 +164,12 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
             oy += normalized[0].start
             ox += normalized[1].start
         return int(round(ox)), int(round(oy))
+
+    def _parse_origin(self) -> tuple[float, float]:
+        header = self.image_header
+        ox = header.get("CRVAL1A", 0.0) + header.get("CDELT1A", 1.0) * (1.0 - header.get("CRPIX1A", 1.0))
+        oy = header.get("CRVAL2A", 0.0) + header.get("CDELT2A", 1.0) * (1.0 - header.get("CRPIX2A", 1.0))
+        return ox, oy
 
     def read_flag_defs(self) -> dict[str, int]:
         """Read the flag definitions: ``MP_<NAME> = bit`` (QR1, QR2) and ``MSKNnnnn = '<NAME>'`` (QR3) cards.
@@ -392,8 +396,8 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
     def cutout_planes(self) -> list[Any]:  # noqa: D102
         return [*super().cutout_planes(), self._plane_hdu(self.zodi_hdu_name)]
 
-    def _read_parts(self, slices: tuple[slice, ...] | None) -> dict[str, Any]:
-        parts = super()._read_parts(slices)
+    def _read_parts(self, slices: tuple[slice, ...] | None, meta: bool = True) -> dict[str, Any]:
+        parts = super()._read_parts(slices, meta)
         parts.update(
             zodi=self.read_zodi(slices),
             psf_model=self.read_psf(slices),

@@ -8,7 +8,8 @@ Simulates ``exposures`` x 6 Level-2 images (2040 x 2040 by default).  On each ki
 - ``warm``: local files in the page cache (read whole before each contender);
 - ``cold``: local files evicted from the page cache before each contender (``posix_fadvise(DONTNEED)``);
 - ``s3``: a sqlite + S3 repository on moto's server on 127.0.0.1, each request answered after
-  ``--latency`` seconds (30 ms by default) and bodies paced to ``--bandwidth`` if given;
+  ``--latency`` seconds (30 ms by default) and bodies sent at ``--bandwidth`` (50 MB/s by default, as
+  the archive benchmark assumes; 0 for loopback speed);
 
 three target layouts are measured (a few targets on one image; a quarter of ``--targets`` and all of
 them at random pixels of every image), each contender starting with nothing parsed or cached:
@@ -186,7 +187,9 @@ def main() -> None:
     parser.add_argument("--targets", type=int, default=400)
     parser.add_argument("--storage", choices=["warm", "cold", "s3", "all"], default="all")
     parser.add_argument("--latency", type=float, default=0.03, help="seconds per S3 request (default 0.03)")
-    parser.add_argument("--bandwidth", type=float, default=None, help="S3 bytes/s (default: loopback's)")
+    parser.add_argument(
+        "--bandwidth", type=float, default=50e6, help="S3 bytes/s of a response (default 50e6)"
+    )
     parser.add_argument("--workdir", type=Path, default=None, help="keep the files here (default: temporary)")
     args = parser.parse_args()
     if args.quick:

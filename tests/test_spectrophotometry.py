@@ -318,7 +318,10 @@ def test_gathering_keeps_flagged_measurements_and_marks_them() -> None:
     assert list(spectra["wavelength"][:4]) == [1.0, 1.5, 2.0, 3.0]
     assert list(spectra["used"]) == [False, True, True, False, False]
     assert list(spectra["flag_names"][:2]) == ["HOT|SOURCE", "SOURCE"]
-    assert spectra.meta["targets"]["b"] == {"ra": 2.0, "dec": 0.0, "kind": ""}
+    # Each row carries its target's catalogue entry.
+    assert list(spectra["target_ra"]) == [1.0, 1.0, 1.0, 1.0, 2.0]
+    assert list(spectra["target_kind"]) == ["", "", "", "", ""]
+    assert spectra["target_dec"].unit == "deg"
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from astropy.table import Table
@@ -188,10 +189,14 @@ def read_spectra(butler: Butler, collection: str) -> dict[str, Table]:
     for ref in butler.query_datasets(SPECTRA_DATASET_TYPE, collections=collection, explain=False, limit=None):
         table = butler.get(ref, parameters={"strip_astropy_meta_yaml": False})
         names = np.asarray(table["target"], dtype=str)
-        for target, position in table.meta.get("targets", {}).items():
-            spectrum = table[names == target]
-            if not len(spectrum):
+        # One pass over the rows, grouped by target (a stable sort keeps each spectrum's row order).
+        order = np.argsort(names, kind="stable")
+        unique, starts = np.unique(names[order], return_index=True)
+        rows = dict(zip(unique.tolist(), np.split(order, starts[1:]), strict=True)) if len(names) else {}
+        for target, position in _target_positions(table, rows).items():
+            if target not in rows:
                 continue
+            spectrum = table[rows[target]]
             spectrum.meta = {
                 "target": target,
                 **position,
@@ -200,6 +205,20 @@ def read_spectra(butler: Butler, collection: str) -> dict[str, Table]:
             }
             spectra[target] = spectrum
     return spectra
+
+
+def _target_positions(table: Table, rows: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Return each target's catalogue ``ra``, ``dec`` and ``kind`` from a ``targetSpectra`` table.
+
+    Runs before 2026-12-06 kept them in the table's ``meta`` (``targets``); later ones in columns.
+    """
+    if "target_ra" not in table.colnames:
+        return dict(table.meta.get("targets", {}))
+    ra, dec, kind = (np.asarray(table[c]) for c in ("target_ra", "target_dec", "target_kind"))
+    return {
+        target: {"ra": float(ra[i[0]]), "dec": float(dec[i[0]]), "kind": str(kind[i[0]])}
+        for target, i in rows.items()
+    }
 
 
 def write_spectrum_files(

@@ -22,6 +22,7 @@ __all__ = [
     "SPECTRUM_COLUMNS",
 ]
 
+import astropy.units as u
 import numpy as np
 from astropy.table import Table, vstack
 from lsst.pex.config import Field, ListField
@@ -39,8 +40,17 @@ from lsst.pipe.base import connectionTypes as cT
 from .catalogue_cache import TARGET_CATALOGUES
 from .spectrophotometry import MEASUREMENT_COLUMNS, TARGET_SKYPIX, _measurement_table
 
-SPECTRUM_COLUMNS = MEASUREMENT_COLUMNS + ("used",)
-"""Columns of a ``targetSpectra`` table: those of the measurements, and ``used``."""
+TARGET_COLUMNS = (
+    ("target_ra", "ra", "ICRS right ascension of the target in its catalogue"),
+    ("target_dec", "dec", "ICRS declination of the target in its catalogue"),
+    ("target_kind", "kind", "The target's kind in its catalogue"),
+)
+"""Columns of a ``targetSpectra`` table copied from the target catalogue: (column, catalogue column,
+description)."""
+
+SPECTRUM_COLUMNS = MEASUREMENT_COLUMNS + ("used",) + tuple(column for column, _, _ in TARGET_COLUMNS)
+"""Columns of a ``targetSpectra`` table: those of the measurements, ``used``, and the target's
+catalogue position and kind."""
 
 
 class GatherSpectraConnections(PipelineTaskConnections, dimensions=("instrument",)):
@@ -132,7 +142,8 @@ class GatherSpectraTask(PipelineTask):
         -------
         result : `lsst.pipe.base.Struct`
             ``spectra``: `astropy.table.Table` with `SPECTRUM_COLUMNS`, sorted by target then
-            wavelength; ``meta`` holds ``excluded_flags`` and the targets' positions (read it with
+            wavelength, with the target's catalogue entry in ``target_ra``, ``target_dec`` and
+            ``target_kind``; ``meta`` holds ``excluded_flags`` (read it with
             ``parameters={"strip_astropy_meta_yaml": False}``: daf_butler's Parquet reader drops it).
         """
         if not isinstance(targets, Table):
@@ -151,13 +162,16 @@ class GatherSpectraTask(PipelineTask):
         )
         spectra["used"].description = "Measurement counted in the spectrum (flags, edge and fit checks)"
         spectra.sort(["target", "wavelength"])
-        spectra.meta = {
-            "excluded_flags": sorted(self.config.excludeFlags),
-            "targets": {
-                str(row["name"]): {"ra": float(row["ra"]), "dec": float(row["dec"]), "kind": str(row["kind"])}
-                for row in targets
-            },
-        }
+        # The targets' catalogue entries as columns: in the table's meta they were YAML, whose writing
+        # and reading grew to seconds at 10,000 targets.
+        index = {str(name): i for i, name in enumerate(targets["name"])}
+        rows = np.array([index[str(name)] for name in spectra["target"]], dtype=int)
+        for column, source, text in TARGET_COLUMNS:
+            values = np.asarray(targets[source])[rows] if len(rows) else np.zeros(0, targets[source].dtype)
+            spectra[column] = values.astype(float) if column != "target_kind" else values.astype(str)
+            spectra[column].description = text
+        spectra["target_ra"].unit = spectra["target_dec"].unit = u.deg
+        spectra.meta = {"excluded_flags": sorted(self.config.excludeFlags)}
         self.log.info(
             "Gathered %d measurements (%d used) of %d targets.",
             len(spectra),

@@ -17,6 +17,8 @@ from lsst.daf.butler import Butler
 from lsst.daf.butler.script import createRepo
 from lsst.resources import ResourcePath
 
+from bench_formatters import evict
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.backend_repos import render_seed  # noqa: E402
@@ -32,12 +34,7 @@ DIMENSIONS = "resource://spherex/configs/dimensions.yaml"
 def drop_page_cache(paths: list[Path]) -> None:
     """Evict files from the page cache (``posix_fadvise(DONTNEED)``; written pages are flushed first)."""
     for path in paths:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        finally:
-            os.close(fd)
+        evict(path)
 
 
 def warm_page_cache(paths: list[Path]) -> None:

@@ -16,7 +16,6 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from astropy.table import Table
 from lsst.daf.butler import DatasetRef
@@ -30,13 +29,10 @@ class CatalogueCache:
     ----------
     max_rows : `int`
         Rows kept in all (a target row is ~100 bytes: the default holds ~100 MB).
-    concurrency : `int`
-        Catalogues read from the Butler at once (threads; daf_butler's ``get`` is thread-safe).
     """
 
-    def __init__(self, max_rows: int = 1_000_000, concurrency: int = 8) -> None:
+    def __init__(self, max_rows: int = 1_000_000) -> None:
         self.max_rows = max_rows
-        self.concurrency = concurrency
         self._tables: OrderedDict[uuid.UUID, Table] = OrderedDict()
         self._rows = 0
         self._lock = threading.Lock()
@@ -58,28 +54,19 @@ class CatalogueCache:
         tables : `list` [`astropy.table.Table`]
             In the order of ``refs``; shared, not copied: callers must not modify them.
         """
-        held: dict[uuid.UUID, Table] = {}
-        with self._lock:
-            for ref in refs:
+        tables = []
+        for ref in refs:
+            with self._lock:
                 table = self._tables.get(ref.id)
                 if table is not None:
                     self._tables.move_to_end(ref.id)
-                    held[ref.id] = table
-        for ref in refs:
-            if ref.id in held:
+            if table is None:
+                table = butlerQC.get(ref)
+                self._keep(ref.id, table)
+            else:
                 butlerQC.dataset_provenance.add_input(ref)
-        missing = [ref for ref in refs if ref.id not in held]
-        # From an object store each read waits ~2 round trips: the catalogues are read several at once.
-        workers = min(self.concurrency, len(missing))
-        if workers > 1:
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                read = list(pool.map(butlerQC.get, missing))
-        else:
-            read = [butlerQC.get(ref) for ref in missing]
-        for ref, table in zip(missing, read, strict=True):
-            self._keep(ref.id, table)
-            held[ref.id] = table
-        return [held[ref.id] for ref in refs]
+            tables.append(table)
+        return tables
 
     def _keep(self, key: uuid.UUID, table: Table) -> None:
         with self._lock:

@@ -123,3 +123,14 @@ def test_level2_cutouts_are_the_slices_gets(level2_repo: str, boxes: list) -> No
             x, y = (box[1].stop - box[1].start) / 2, (box[0].stop - box[0].start) / 2
             np.testing.assert_array_equal(cutout.psf_model.at(x, y), expected.psf_model.at(x, y))
             np.testing.assert_array_equal(cutout.wavelength_at(x, y), expected.wavelength_at(x, y))
+
+
+@pytest.mark.parametrize("value", ["0", "many", "1000"])
+def test_bad_range_concurrency_is_named(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from spherex.core.fits.file_reader import range_concurrency
+
+    monkeypatch.setenv("SPHEREX_RANGE_CONCURRENCY", value)
+    with pytest.raises(ValueError, match=f"SPHEREX_RANGE_CONCURRENCY='{value}'"):
+        range_concurrency()
+    monkeypatch.setenv("SPHEREX_RANGE_CONCURRENCY", "3")
+    assert range_concurrency() == 3

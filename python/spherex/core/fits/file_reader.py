@@ -32,13 +32,22 @@ the ranges left are fetched several at once (`range_concurrency`).
 def range_concurrency() -> int:
     """Return how many range requests of one file may be in flight at once (`int`).
 
-    ``SPHEREX_RANGE_CONCURRENCY`` (default 8, at least 1): a remote cutout waits on latency, not
+    ``SPHEREX_RANGE_CONCURRENCY`` (default 8, 1 to 64): a remote cutout waits on latency, not
     bandwidth, so the row ranges of all planes of an image are fetched together.
+
+    Raises
+    ------
+    ValueError
+        Raised if the variable is set to anything but a whole number from 1 to 64.
     """
+    text = os.environ.get("SPHEREX_RANGE_CONCURRENCY", "8")
     try:
-        return max(1, int(os.environ.get("SPHEREX_RANGE_CONCURRENCY", "8")))
+        value = int(text)
     except ValueError:
-        return 8
+        value = 0
+    if not 1 <= value <= 64:
+        raise ValueError(f"SPHEREX_RANGE_CONCURRENCY={text!r}: give a whole number of requests from 1 to 64")
+    return value
 
 
 class FitsFileReader:

@@ -89,9 +89,9 @@ def positions_at(catalogue: Table, mjd: float) -> tuple[np.ndarray, np.ndarray]:
         return ra, dec
     ra, dec = ra.copy(), dec.copy()
     rows = catalogue[moving]
-    # A source without a parallax is put at 1 Mpc (made up: far enough that nothing but the proper
-    # motion matters, near enough for erfa's space-motion arithmetic).
-    parallax = np.where(rows["parallax"] > 0, rows["parallax"], 1e-3) * u.mas
+    # A source without a parallax is put at 1 kpc (made up): with no radial velocity its distance does
+    # not change its motion across the sky, and erfa overrides (with a warning) parallaxes much smaller.
+    parallax = np.where(rows["parallax"] > 0, rows["parallax"], 1.0) * u.mas
     start = SkyCoord(
         ra=rows["ra"] * u.deg,
         dec=rows["dec"] * u.deg,

@@ -89,9 +89,10 @@ def positions_at(catalogue: Table, mjd: float) -> tuple[np.ndarray, np.ndarray]:
         return ra, dec
     ra, dec = ra.copy(), dec.copy()
     rows = catalogue[moving]
-    # A source without a parallax is put at 1 kpc (made up): with no radial velocity its distance does
-    # not change its motion across the sky, and erfa overrides (with a warning) parallaxes much smaller.
-    parallax = np.where(rows["parallax"] > 0, rows["parallax"], 1.0) * u.mas
+    # A source without a parallax is put at 10 pc (made up): with no radial velocity its distance does
+    # not change its motion across the sky, and erfa overrides (with a warning) a distance at which the
+    # proper motion would be faster than light.
+    parallax = np.where(rows["parallax"] > 0, rows["parallax"], 100.0) * u.mas
     start = SkyCoord(
         ra=rows["ra"] * u.deg,
         dec=rows["dec"] * u.deg,

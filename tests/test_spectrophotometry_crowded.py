@@ -9,6 +9,8 @@ measured where it is at each image's epoch.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -19,7 +21,7 @@ from spherex.simulator.deep_field import deep_field_sources, simulate_deep_field
 from spherex.tasks import GatherSpectraTask
 
 from .conftest import make_repo
-from .test_spectrophotometry import fit_ice_depth
+from .test_spectrophotometry import README, fit_ice_depth, run
 
 RA, DEC, SIZE, SOURCES, NEIGHBOURS, SEED = 150.0, 2.0, 96, 9, 9, 2025
 
@@ -128,3 +130,19 @@ def test_a_moving_target_is_measured_where_it_is(crowded: dict) -> None:
     catalogue["pmdec"][row] = 0.0
     still = spectra_of(crowded, catalogue, "still")[moving]
     assert float(np.mean(pulls(still))) < -5
+
+
+@pytest.mark.slow  # the README's commands as subprocesses: ~1 minute
+def test_readme_crowded_field_commands(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The README section "Blends and moving targets" runs as written; every source gets a spectrum."""
+    text = README.read_text()
+    section = text[text.index("## Blends and moving targets") :]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    work = tmp_path_factory.mktemp("crowded_readme")
+    for line in block.replace("\\\n", " ").splitlines():
+        if line.strip():
+            run(line.strip(), work)
+    spectra = sorted(path.stem for path in (work / "crowded_spectra").glob("*.ecsv"))
+    assert spectra == sorted(s.name for s in deep_field_sources(150.0, 2.0, 4, 96, 0, 4))
+    table = Table.read(work / "crowded_spectra" / f"{spectra[0]}.ecsv")
+    assert {"reduced_chi2", "n_neighbours", "ra", "dec"} <= set(table.colnames)

@@ -299,7 +299,8 @@ def test_gathering_keeps_flagged_measurements_and_marks_them() -> None:
     def row(target, exposure, wavelength, names, fraction=1.0, flux=10.0):
         flags = sum(1 << {"HOT": 10, "SOURCE": 21}[name] for name in names.split("|") if name)
         return (
-            target, exposure, 1, 5.0, 5.0, wavelength, 0.02, flux, 1.0, 0.0, flags, names, fraction, 121, 6e4
+            target, exposure, 1, 5.0, 5.0, wavelength, 0.02, flux, 1.0, 0.0, flags, names, fraction, 121, 6e4,
+            1.0, 0.0, 1.0, 0,
         )  # fmt: skip
 
     table = _measurement_table(

@@ -206,3 +206,29 @@ def test_ingest_targets_refuses_a_version_2_repository_in_one_line(tmp_path: Pat
     with Butler.from_config(repo) as butler:
         assert TARGET_DATASET_TYPE not in {t.name for t in butler.registry.queryDatasetTypes()}
         assert "targets" not in set(butler.collections.query("*"))
+
+
+def test_references_and_motion_columns_are_stored(repo: str, tmp_path: Path) -> None:
+    """``--role reference`` marks every row; pmra/pmdec/epoch/parallax are kept, defaults where absent."""
+    stars = write_csv(
+        tmp_path / "stars.csv", "name,ra,dec,pmra,pmdec,epoch\nref1,10.0,-5.0,1000,-500,2016.0\n"
+    )
+    code, output = run_butler("ingest-targets", repo, str(stars), "--role", "reference")
+    assert code == 0, output
+    targets = write_csv(tmp_path / "targets.csv", "name,ra,dec\nt1,10.001,-5.0\n")
+    assert run_butler("ingest-targets", repo, str(targets))[0] == 0
+    with Butler.from_config(repo) as butler:
+        rows = {
+            str(row["name"]): row
+            for ref in butler.query_datasets(TARGET_DATASET_TYPE, collections="targets")
+            for row in butler.get(ref)
+        }
+    assert (rows["ref1"]["role"], rows["ref1"]["pmra"], rows["ref1"]["pmdec"]) == (
+        "reference",
+        1000.0,
+        -500.0,
+    )
+    assert (rows["t1"]["role"], rows["t1"]["pmra"], rows["t1"]["parallax"]) == ("target", 0.0, 0.0)
+    bad = write_csv(tmp_path / "bad.csv", "name,ra,dec,role\nx,1,1,neighbour\n")
+    code, output = run_butler("ingest-targets", repo, str(bad))
+    assert code != 0 and "bad.csv row 2: role 'neighbour' is not one of target, reference" in output

@@ -118,6 +118,27 @@ def _parse_detectors(ctx: click.Context, param: click.Parameter, value: tuple[st
     help="Sources of known spectra in the deep field (continua, 3.05 micron ice, 3.3 micron PAH).",
 )
 @click.option(
+    "--deep-field-neighbours",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Extra sources 0.5, 1, 1.5, 2 and 3 pixels (in turn) from the deep-field sources: blends.",
+)
+@click.option(
+    "--neighbour-flux-ratio",
+    nargs=2,
+    type=click.FloatRange(min=0, min_open=True),
+    default=(0.3, 1.0),
+    show_default=True,
+    metavar="LOW HIGH",
+    help="Flux of a neighbour over its deep-field source's, log-uniform between LOW and HIGH.",
+)
+@click.option(
+    "--targets-without-neighbours",
+    is_flag=True,
+    help="With --targets: list the deep-field sources only, not their neighbours (--truth has all).",
+)
+@click.option(
     "--truth",
     type=click.Path(dir_okay=False, path_type=Path),
     help="With --deep-field: write the true flux density of each source on each image (ECSV).",
@@ -142,10 +163,22 @@ def main(ctx: click.Context, outdir: Path, progress: bool, file_format: str, **k
         "sources": kwargs.pop("deep_field_sources"),
         "truth": kwargs.pop("truth"),
         "targets": kwargs.pop("targets"),
+        "neighbours": kwargs.pop("deep_field_neighbours"),
+        "neighbour_flux_ratio": tuple(kwargs.pop("neighbour_flux_ratio")),
+        "targets_with_neighbours": not kwargs.pop("targets_without_neighbours"),
     }
     given = {
         name
-        for name in ("deep_field_steps", "deep_field_sources", "truth", "targets", "exposures")
+        for name in (
+            "deep_field_steps",
+            "deep_field_sources",
+            "deep_field_neighbours",
+            "neighbour_flux_ratio",
+            "targets_without_neighbours",
+            "truth",
+            "targets",
+            "exposures",
+        )  # fmt: skip
         if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
     }
     if deep_field is None and given - {"exposures"}:

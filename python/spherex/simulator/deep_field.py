@@ -32,6 +32,7 @@ from lsst.daf.butler.progress import Progress
 
 from ..instrument.detectors import ARRAY_SIZE, DETECTORS, get_detector
 from ..instrument.level2_files import exposure_id_from_obsid, level2_filename
+from .crowded_field import neighbour_sources
 from .level2 import _CALIBRATION, LEVEL2_VERSION, make_level2_image, simulated_obsid
 from .pointing import deep_field_pointing, pixel_scale_deg
 from .simulate import SimulationOutputError, _prepare_output_directory
@@ -49,7 +50,15 @@ _SOURCE_NOISE_STREAM = 8
 """Random-stream id of the photon noise of the deep-field sources."""
 
 
-def deep_field_sources(ra: float, dec: float, count: int, size: int, seed: int) -> list[SimulatedSource]:
+def deep_field_sources(
+    ra: float,
+    dec: float,
+    count: int,
+    size: int,
+    seed: int,
+    neighbours: int = 0,
+    neighbour_flux_ratio: tuple[float, float] = (0.3, 1.0),
+) -> list[SimulatedSource]:
     """Return the sources of a deep field: isolated, on a square grid about its centre.
 
     Parameters
@@ -64,11 +73,16 @@ def deep_field_sources(ra: float, dec: float, count: int, size: int, seed: int) 
         signal-to-noise ratios are those of the real array).
     seed : `int`
         Survey seed: the spectra, and the catalogued stars the sources keep clear of.
+    neighbours : `int`, optional
+        Extra sources 0.5-3 pixels from the grid sources (`~spherex.simulator.crowded_field`).
+    neighbour_flux_ratio : `tuple` [`float`, `float`], optional
+        Range of a neighbour's flux over its grid source's.
 
     Returns
     -------
     sources : `list` [`SimulatedSource`]
-        Named ``df01-continuum``, ``df02-ice``, ``df03-pah``, ... nearest the centre first.
+        Named ``df01-continuum``, ``df02-ice``, ``df03-pah``, ... nearest the centre first, then the
+        neighbours ``nb01-...``.
 
     Raises
     ------
@@ -106,7 +120,7 @@ def deep_field_sources(ra: float, dec: float, count: int, size: int, seed: int) 
     for index, ((x, y), spectrum) in enumerate(zip(positions, spectra, strict=True)):
         source_ra, source_dec = (float(v) for v in wcs.pixel_to_world_values(x, y))
         sources.append(SimulatedSource(f"df{index + 1:02d}-{spectrum.kind}", source_ra, source_dec, spectrum))
-    return sources
+    return sources + neighbour_sources(sources, positions, wcs, neighbours, seed, neighbour_flux_ratio)
 
 
 def targets_table(sources: Sequence[SimulatedSource]) -> Table:
@@ -169,6 +183,9 @@ def simulate_deep_field(
     detectors: list[int] | None = None,
     truth: str | os.PathLike | None = None,
     targets: str | os.PathLike | None = None,
+    neighbours: int = 0,
+    neighbour_flux_ratio: tuple[float, float] = (0.3, 1.0),
+    targets_with_neighbours: bool = True,
     version: int = LEVEL2_VERSION,
     processing_date: str = "2025-299",
     **shape: Any,
@@ -199,6 +216,11 @@ def simulate_deep_field(
         ECSV file for the truth table (`~spherex.simulator.source_rendering.TRUTH_COLUMNS`).
     targets : `str` or `os.PathLike`, optional
         CSV file for the target list (`targets_table`).
+    neighbours, neighbour_flux_ratio : `int`, `tuple` [`float`, `float`], optional
+        Extra sources 0.5-3 pixels from the grid sources, and their flux ratios (`deep_field_sources`);
+        the truth covers them all.
+    targets_with_neighbours : `bool`, optional
+        If `False`, ``targets`` lists the grid sources only (a catalogue that misses the neighbours).
     version, processing_date
         Pipeline version and ``<yyyy>-<doy>`` in the file names.
     **shape
@@ -228,7 +250,7 @@ def simulate_deep_field(
     targets_path = None if targets is None else _check_writable_file(Path(targets), "--targets")
     if truth_path is not None and truth_path == targets_path:
         raise SimulationOutputError(f"--truth and --targets are the same file {truth_path}")
-    field = deep_field_sources(ra % 360.0, dec, sources, size, seed)
+    field = deep_field_sources(ra % 360.0, dec, sources, size, seed, neighbours, neighbour_flux_ratio)
     outdir = _prepare_output_directory(outdir)
 
     detector_ids = [info.id for info in DETECTORS] if detectors is None else sorted(set(detectors))
@@ -258,5 +280,6 @@ def simulate_deep_field(
     if truth_path is not None:
         _write_atomically(truth_table(rows), truth_path, "ascii.ecsv")
     if targets_path is not None:
-        _write_atomically(targets_table(field), targets_path, "ascii.csv")
+        listed = field if targets_with_neighbours else field[:sources]
+        _write_atomically(targets_table(listed), targets_path, "ascii.csv")
     return paths

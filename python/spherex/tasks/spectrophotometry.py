@@ -13,6 +13,7 @@ target measured on the image.
 from __future__ import annotations
 
 __all__ = [
+    "BLENDED_BIT",
     "MEASUREMENT_COLUMNS",
     "TARGET_SKYPIX",
     "ForcedSpectrophotometryConfig",
@@ -24,7 +25,6 @@ __all__ = [
 import math
 from typing import Any
 
-import astropy.units as u
 import numpy as np
 from astropy.nddata import VarianceUncertainty
 from astropy.table import Table, vstack
@@ -42,40 +42,15 @@ from lsst.pipe.base import (
 from lsst.pipe.base import connectionTypes as cT
 
 from ..core import SPHERExLevel2Image
+from ..core.photometry.joint_fit import fit_joint_psf_fluxes, fit_psf_flux, neighbour_design
 from ..core.photometry.psf_model import mjy_per_sr_to_microjansky, pixel_solid_angle, psf_stamp
+from ..core.photometry.target_motion import is_moving, normalise_catalogue, positions_at
 from .catalogue_cache import TARGET_CATALOGUES
+from .measurement_table import BLENDED_BIT, MEASUREMENT_COLUMNS, _flag_names, _measurement_table
 
 TARGET_SKYPIX = "healpix7"
 """Sky pixel dimension of the ``spectroTargets`` catalogues: the common skypix of universe version 3,
 the only level daf_butler can relate to the images' footprints."""
-
-MEASUREMENT_COLUMNS = (
-    "target", "exposure", "detector", "x", "y", "wavelength", "bandwidth", "flux", "flux_err",
-    "background", "flags", "flag_names", "psf_fraction", "n_pixels", "mjd",
-)  # fmt: skip
-"""Columns of a ``forcedSpectrophotometry`` table, in order."""
-
-_UNITS = {
-    "x": u.pix, "y": u.pix, "wavelength": u.micron, "bandwidth": u.micron, "flux": u.uJy,
-    "flux_err": u.uJy, "background": u.MJy / u.sr, "mjd": u.day,
-}  # fmt: skip
-_DESCRIPTIONS = {
-    "target": "Target name (spectroTargets)",
-    "exposure": "Exposure id (Butler data ID)",
-    "detector": "Detector array 1-6 (Butler data ID)",
-    "x": "0-based column of the target in the full image",
-    "y": "0-based row of the target in the full image",
-    "wavelength": "Central wavelength of the target's pixel (WCS-WAVE)",
-    "bandwidth": "Bandwidth of the target's pixel (WCS-WAVE)",
-    "flux": "PSF-fit flux density, zodiacal light subtracted",
-    "flux_err": "1-sigma error of flux from the pixel variances",
-    "background": "Fitted constant local background after zodi subtraction",
-    "flags": "OR of the FLAGS bits of the pixels under the PSF core",
-    "flag_names": "Names of those bits (the image's MP_ cards), separated by |",
-    "psf_fraction": "Fraction of the PSF inside the fitted pixels (< 1 near the image edge)",
-    "n_pixels": "Pixels used in the fit",
-    "mjd": "MJD-AVG of the exposure",
-}
 
 
 class ForcedSpectrophotometryConnections(
@@ -124,6 +99,16 @@ class ForcedSpectrophotometryConfig(
         doc="Pixels whose PSF value is at least this fraction of the peak form the PSF core (flags).",
         default=0.1,
         check=lambda value: 0.0 < value <= 1.0,
+    )
+    minNeighbourFraction = Field[float](
+        doc="A catalogue neighbour is fitted with a target if this much of its PSF is in the target's box.",
+        default=0.02,
+        check=lambda value: 0.0 <= value <= 1.0,
+    )
+    neighbourRadius = Field[float](
+        doc="Catalogue sources within this many pixels of a target are counted in its 'n_neighbours'.",
+        default=2.0,
+        check=lambda value: value >= 0.0,
     )
     fitMaskFlags = ListField[str](
         doc="FLAGS bits whose pixels are left out of the fit (still reported in 'flags').",
@@ -196,13 +181,16 @@ class ForcedSpectrophotometryTask(PipelineTask):
         read = _reader(image)
         wcs = read(component="wcs")
         n_rows, n_columns = wcs.array_shape
-        catalogue = (
+        catalogue = normalise_catalogue(
             vstack(targets, metadata_conflicts="silent") if targets else Table(names=["name", "ra", "dec"])
         )
-        x, y = (np.atleast_1d(v) for v in wcs.world_to_pixel_values(catalogue["ra"], catalogue["dec"]))
-        on_image = np.isfinite(x) & np.isfinite(y)
-        on_image &= (x >= -0.5) & (x < n_columns - 0.5) & (y >= -0.5) & (y < n_rows - 0.5)
-        indices = np.flatnonzero(on_image)
+        # A moving source is put where it was at the image's mid-time: one more header read, only then.
+        mjd = _mjd(read(component="metadata")) if len(catalogue) and is_moving(catalogue) else math.nan
+        ra, dec = positions_at(catalogue, mjd)
+        x, y = (np.atleast_1d(v) for v in wcs.world_to_pixel_values(ra, dec))
+        finite = np.isfinite(x) & np.isfinite(y)
+        on_image = finite & (x >= -0.5) & (x < n_columns - 0.5) & (y >= -0.5) & (y < n_rows - 0.5)
+        indices = np.flatnonzero(on_image & (np.asarray(catalogue["role"]) != "reference"))
         solid_angle = pixel_solid_angle(wcs, x[indices], y[indices]) if len(indices) else np.array([])
         half = self.config.cutoutHalfSize
         records = []
@@ -221,12 +209,13 @@ class ForcedSpectrophotometryTask(PipelineTask):
             )
         # Every cutout of the image from one pass over the rows they span.
         cutouts = read(component="cutouts", parameters={"boxes": boxes}) if boxes else []
-        for group, (x0, y0), cutout in zip(groups, origins, cutouts, strict=True):
-            planes = self.fit_planes(cutout)
-            for i in group:
+        sources = np.flatnonzero(finite)
+        for group, (x0, y0), box, cutout in zip(groups, origins, boxes, cutouts, strict=True):
+            wanted = np.searchsorted(sources, indices[group])
+            fits = self.measure_cutout(cutout, x[sources] - x0, y[sources] - y0, box, wanted)
+            for i, fit in zip(group, fits, strict=True):
                 index = indices[i]
                 xi, yi = float(x[index]), float(y[index])
-                fit = self.measure(cutout, xi - x0, yi - y0, planes)
                 wavelength, bandwidth = cutout.wavelength_at(xi - x0, yi - y0)
                 records.append(
                     (
@@ -234,7 +223,8 @@ class ForcedSpectrophotometryTask(PipelineTask):
                         float(bandwidth), float(mjy_per_sr_to_microjansky(fit.amplitude, solid_angle[i])),
                         float(mjy_per_sr_to_microjansky(fit.amplitude_err, solid_angle[i])), fit.background,
                         fit.flags, _flag_names(fit.flags, cutout.flag_defs), fit.psf_fraction, fit.n_pixels,
-                        _mjd(cutout.meta),
+                        _mjd(cutout.meta), float(ra[index]), float(dec[index]), fit.reduced_chi2,
+                        fit.n_neighbours,
                     )
                 )  # fmt: skip
         records.sort(key=lambda record: record[0])
@@ -242,7 +232,7 @@ class ForcedSpectrophotometryTask(PipelineTask):
         self.log.info(
             "Measured %d of %d targets on exposure %d detector %d.",
             len(records),
-            len(catalogue),
+            int(np.sum(np.asarray(catalogue["role"]) != "reference")),
             exposure,
             detector,
         )
@@ -273,30 +263,70 @@ class ForcedSpectrophotometryTask(PipelineTask):
         boundaries = np.flatnonzero(np.diff(keys[order])) + 1
         return np.split(order, boundaries)
 
-    def measure(self, cutout: SPHERExLevel2Image, x: float, y: float, planes: Struct | None = None) -> Struct:
-        """Fit the PSF and a constant background at a fixed position of a cutout, zodi subtracted.
+    def measure_cutout(
+        self,
+        cutout: SPHERExLevel2Image,
+        x: np.ndarray,
+        y: np.ndarray,
+        box: tuple[slice, slice],
+        targets: np.ndarray,
+    ) -> list[Struct]:
+        """Fit every target of a cutout jointly with the catalogue sources whose PSF reaches its box.
 
         Parameters
         ----------
         cutout : `~spherex.core.SPHERExLevel2Image`
-            Cutout around the target, with its zodi plane, variance, flags and PSF.
-        x, y : `float`
-            0-based position of the target in the cutout.
-        planes : `lsst.pipe.base.Struct`, optional
-            The cutout's `fit_planes`, when several targets are measured on it.
+            The cutout, with its zodi plane, variance, flags and PSF.
+        x, y : `numpy.ndarray`
+            0-based positions in the cutout of every catalogue source (targets and references).
+        box : `tuple` [`slice`, `slice`]
+            The cutout's box in the image (rows, columns), to pick the sources that reach it.
+        targets : `numpy.ndarray`
+            Indices into ``x`` and ``y`` of the targets to measure (sources on the cutout).
 
         Returns
         -------
-        fit : `lsst.pipe.base.Struct`
-            As `fit_psf_flux`, plus ``flags`` (OR of the flag bits under the PSF core).
+        fits : `list` [`lsst.pipe.base.Struct`]
+            One per target, as `fit_joint_psf_fluxes`, plus ``flags`` (OR of the flag bits under the
+            PSF core, and `BLENDED_BIT` when a catalogue neighbour lies on a core pixel) and
+            ``n_neighbours`` (catalogue sources within ``neighbourRadius`` pixels).
         """
-        planes = planes if planes is not None else self.fit_planes(cutout)
-        stamp, bbox = psf_stamp(cutout, x, y, self.config.cutoutHalfSize)
-        flags = planes.flags[bbox]
-        fit = fit_psf_flux(planes.data[bbox], planes.variance[bbox], stamp, (flags & planes.mask_bits) == 0)
-        core = stamp >= self.config.coreFraction * stamp.max() if stamp.size else stamp.astype(bool)
-        fit.flags = int(np.bitwise_or.reduce(flags[core], initial=0))
-        return fit
+        planes = self.fit_planes(cutout)
+        half = self.config.cutoutHalfSize
+        rows, columns = box[0].stop - box[0].start, box[1].stop - box[1].start
+        near = (x >= -half - 0.5) & (x < columns + half - 0.5) & (y >= -half - 0.5) & (y < rows + half - 0.5)
+        members = np.flatnonzero(near)
+        mx, my = x[members], y[members]
+        placed = [psf_stamp(cutout, float(a), float(b), half) for a, b in zip(mx, my, strict=True)]
+        stamps = [p[0] for p in placed]
+        bboxes = [p[1] for p in placed]
+        fits = []
+        for m in np.searchsorted(members, targets):
+            stamp, bbox = stamps[m], bboxes[m]
+            dx, dy = mx - mx[m], my - my[m]
+            reach = np.flatnonzero((np.abs(dx) <= 2 * half + 1) & (np.abs(dy) <= 2 * half + 1))
+            reach = reach[reach != m]
+            design, kept = neighbour_design(bbox, stamps, bboxes, reach, self.config.minNeighbourFraction)
+            flags = planes.flags[bbox]
+            fit = fit_joint_psf_fluxes(
+                planes.data[bbox],
+                planes.variance[bbox],
+                np.concatenate([stamp[None], design]),
+                (flags & planes.mask_bits) == 0,
+            )
+            core = stamp >= self.config.coreFraction * stamp.max() if stamp.size else stamp.astype(bool)
+            fit.flags = int(np.bitwise_or.reduce(flags[core], initial=0))
+            distance = np.hypot(dx[reach], dy[reach])
+            fit.n_neighbours = int(np.sum(distance <= self.config.neighbourRadius))
+            # BLENDED: a catalogue neighbour's pixel is a pixel of the target's PSF core.
+            for j in reach:
+                r = round(float(my[j])) - bbox[0].start
+                c = round(float(mx[j])) - bbox[1].start
+                if 0 <= r < core.shape[0] and 0 <= c < core.shape[1] and core[r, c]:
+                    fit.flags |= 1 << BLENDED_BIT
+                    break
+            fits.append(fit)
+        return fits
 
     def fit_planes(self, cutout: SPHERExLevel2Image) -> Struct:
         """Return what the fits read from a cutout: zodi-subtracted data, variance, flags, mask bits.
@@ -325,54 +355,6 @@ class ForcedSpectrophotometryTask(PipelineTask):
         )
 
 
-def fit_psf_flux(
-    data: np.ndarray, variance: np.ndarray, stamp: np.ndarray, good: np.ndarray | None = None
-) -> Struct:
-    """Fit ``amplitude * stamp + background`` to pixels by variance-weighted linear least squares.
-
-    Parameters
-    ----------
-    data, variance : `numpy.ndarray`
-        Pixel values and their variances.
-    stamp : `numpy.ndarray`
-        The PSF on the same pixels, summing to 1 over an unbounded grid.
-    good : `numpy.ndarray`, optional
-        Pixels to use; non-finite values and non-positive variances are always left out.
-
-    Returns
-    -------
-    fit : `lsst.pipe.base.Struct`
-        ``amplitude`` and ``amplitude_err`` (image unit times pixels: the PSF's total), ``background``
-        (image unit), ``psf_fraction`` (stamp sum over the pixels used), ``n_pixels``.  NaN amplitude
-        when fewer than 3 pixels are usable or the PSF and background cannot be told apart.
-    """
-    use = np.isfinite(data) & np.isfinite(variance) & (variance > 0) & np.isfinite(stamp)
-    if good is not None:
-        use &= good
-    n = int(use.sum())
-    fraction = float(stamp[use].sum()) if n else 0.0
-    nan = Struct(
-        amplitude=math.nan, amplitude_err=math.nan, background=math.nan, psf_fraction=fraction, n_pixels=n
-    )
-    if n < 3:
-        return nan
-    weight = 1.0 / variance[use]
-    design = np.stack([stamp[use], np.ones(n)], axis=1)
-    normal = design.T @ (design * weight[:, None])
-    determinant = normal[0, 0] * normal[1, 1] - normal[0, 1] ** 2
-    if not determinant > 1e-12 * normal[0, 0] * normal[1, 1]:
-        return nan
-    covariance = np.array([[normal[1, 1], -normal[0, 1]], [-normal[0, 1], normal[0, 0]]]) / determinant
-    amplitude, background = covariance @ (design.T @ (weight * data[use]))
-    return Struct(
-        amplitude=float(amplitude),
-        amplitude_err=float(math.sqrt(covariance[0, 0])),
-        background=float(background),
-        psf_fraction=fraction,
-        n_pixels=n,
-    )
-
-
 def _reader(image: DeferredDatasetHandle | SPHERExLevel2Image) -> Any:
     """Return ``read(component=..., parameters=...)`` for a deferred handle or an in-memory image.
 
@@ -398,6 +380,8 @@ def _reader(image: DeferredDatasetHandle | SPHERExLevel2Image) -> Any:
             return wcs
         if component == "cutouts":
             return [image[box] for box in (parameters or {})["boxes"]]
+        if component == "metadata":
+            return image.meta
         return image[parameters["slices"]] if parameters else image
 
     return read
@@ -408,28 +392,8 @@ def _bits(flag_defs: dict[str, int] | None, names: list[str]) -> int:
     return sum(1 << defs[name] for name in set(names) if name in defs)
 
 
-def _flag_names(flags: int, flag_defs: dict[str, int] | None) -> str:
-    names = [
-        name for name, bit in sorted((flag_defs or {}).items(), key=lambda item: item[1]) if flags >> bit & 1
-    ]
-    return "|".join(names)
-
-
 def _mjd(meta: Any) -> float:
     value = meta.get("MJD-AVG", math.nan) if meta is not None else math.nan
     if isinstance(value, tuple):
         value = value[0]
     return float(value)
-
-
-def _measurement_table(records: list[tuple]) -> Table:
-    dtypes = ["U64", "i8", "i8", "f8", "f8", "f8", "f8", "f8", "f8", "f8", "i8", "U512", "f8", "i8", "f8"]
-    if records:
-        table = Table(rows=records, names=MEASUREMENT_COLUMNS, dtype=dtypes)
-    else:
-        table = Table(names=MEASUREMENT_COLUMNS, dtype=dtypes)
-    for name, unit in _UNITS.items():
-        table[name].unit = unit
-    for name, text in _DESCRIPTIONS.items():
-        table[name].description = text
-    return table

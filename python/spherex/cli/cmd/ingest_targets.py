@@ -20,15 +20,22 @@ from ... import script
     show_default=True,
     help="RUN collection of the target catalogues.",
 )
-def ingest_targets(repo: str, catalogue: str, run: str) -> None:
-    """Ingest CATALOGUE (CSV: name, ra, dec in degrees, optional kind) into REPO.
+@click.option(
+    "--role",
+    type=click.Choice(["target", "reference"]),
+    default=None,
+    help="Role of every row (default: the catalogue's role column, else target).  References are "
+    "fitted with the targets they are near, so that they do not bias them, but get no spectrum.",
+)
+def ingest_targets(repo: str, catalogue: str, run: str, role: str | None) -> None:
+    """Ingest CATALOGUE (CSV: name, ra, dec in degrees; optional kind, role, pmra, pmdec, epoch, parallax).
 
     Targets are stored one catalogue per common sky pixel (healpix7), dataset type spectroTargets, so
     that the Spectrophotometry pipeline measures them on every Level-2 image that overlaps them.  A bad
     row is reported with the file and row number and nothing is registered.
     """
     try:
-        report = script.ingest_targets(repo, catalogue, run=run)
+        report = script.ingest_targets(repo, catalogue, run=run, role=role)
     except (ValueError, OSError) as err:
         raise click.ClickException(str(err)) from None
     click.echo(report.summary())

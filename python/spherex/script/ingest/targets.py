@@ -33,6 +33,7 @@ from lsst.daf.butler import Butler, CollectionType, DatasetRef, DatasetType, Fil
 from lsst.daf.butler.formatters.parquet import ParquetFormatter, astropy_to_arrow, compute_row_group_size
 from lsst.sphgeom import LonLat, UnitVector3d
 
+from ...core.photometry.target_motion import MOTION_COLUMNS, ROLES, normalise_catalogue
 from .simulated import repository_errors, writeable_butler
 
 TARGET_DATASET_TYPE = "spectroTargets"
@@ -46,6 +47,14 @@ _REQUIRED = ("name", "ra", "dec")
 # with a dot, so that no name can escape the output directory or hide a file.
 _NAME = re.compile(r"[A-Za-z0-9_+\-][A-Za-z0-9_.+\-]{0,63}")
 _MAX_BYTES = 100 * 1024 * 1024
+# Bounds of the motion columns: Barnard's star, the fastest, moves 10.4 arcsec/yr and has the largest
+# stellar parallax but Proxima's 768 mas; these limits keep out typing errors, not real stars.
+_MOTION_RANGES = {
+    "pmra": (-2e4, 2e4),
+    "pmdec": (-2e4, 2e4),
+    "epoch": (1900.0, 2100.0),
+    "parallax": (0.0, 1000.0),
+}
 
 
 class TargetCatalogError(ValueError):
@@ -74,7 +83,12 @@ class TargetIngestReport:
 
 
 def read_targets(path: str | os.PathLike) -> Table:
-    """Read and check a target catalogue (CSV with columns ``name``, ``ra``, ``dec``, optional ``kind``).
+    """Read and check a target catalogue (CSV with columns ``name``, ``ra``, ``dec`` and optional ones).
+
+    Optional columns: ``kind``; ``role`` (``target``, the default, or ``reference``: fitted with its
+    neighbours, not reported); ``pmra``, ``pmdec`` (mas/yr, ``pmra`` times cos(dec) as in Gaia),
+    ``epoch`` (Julian year of ``ra``/``dec``) and ``parallax`` (mas), see
+    `spherex.core.photometry.target_motion`.
 
     Parameters
     ----------
@@ -84,7 +98,8 @@ def read_targets(path: str | os.PathLike) -> Table:
     Returns
     -------
     targets : `astropy.table.Table`
-        Columns ``name``, ``ra``, ``dec``, ``kind`` (empty where not given), in file order.
+        Columns ``name``, ``ra``, ``dec``, ``kind`` (empty where not given), ``role``, ``pmra``,
+        ``pmdec``, ``epoch``, ``parallax`` (defaults where not given), in file order.
 
     Raises
     ------
@@ -102,6 +117,8 @@ def read_targets(path: str | os.PathLike) -> Table:
     ras: list[float] = []
     decs: list[float] = []
     kinds: list[str] = []
+    roles: list[str] = []
+    motion: dict[str, list[float]] = {name: [] for name in MOTION_COLUMNS}
     seen: dict[str, int] = {}
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which is not part of the first
@@ -137,6 +154,17 @@ def read_targets(path: str | os.PathLike) -> Table:
                 ras.append(ra % 360.0)
                 decs.append(dec)
                 kinds.append((row.get("kind") or "").strip())
+                role = (row.get("role") or "").strip().lower() or "target"
+                if role not in ROLES:
+                    raise TargetCatalogError(
+                        f"{path} row {line}: role {role!r} is not one of {', '.join(ROLES)}"
+                    )
+                roles.append(role)
+                for column, (low, high) in _MOTION_RANGES.items():
+                    text = (row.get(column) or "").strip()
+                    motion[column].append(
+                        _number(path, line, column, text, low, high) if text else MOTION_COLUMNS[column]
+                    )
     except UnicodeDecodeError as err:
         raise TargetCatalogError(
             f"{path}: not a UTF-8 text file ({err.reason}); in Excel, save as 'CSV UTF-8'"
@@ -146,9 +174,26 @@ def read_targets(path: str | os.PathLike) -> Table:
     if not names:
         raise TargetCatalogError(f"{path}: no targets")
     return Table(
-        {"name": names, "ra": np.array(ras), "dec": np.array(decs), "kind": kinds},
+        {
+            "name": names,
+            "ra": np.array(ras),
+            "dec": np.array(decs),
+            "kind": kinds,
+            "role": roles,
+            **{column: np.array(values) for column, values in motion.items()},
+        },
         meta={"source": os.path.basename(path)},
     )
+
+
+def _number(path: str, line: int, column: str, text: str, low: float, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise TargetCatalogError(f"{path} row {line}: {column} {text!r} is not a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise TargetCatalogError(f"{path} row {line}: {column} {text} is outside {low:g} to {high:g}")
+    return value
 
 
 def _coordinate(path: str, line: int, column: str, text: str, low: float, high: float) -> float:
@@ -182,7 +227,7 @@ def target_pixel(butler: Butler, ra: float, dec: float) -> int:
 
 
 def ingest_targets(
-    repo: str | Butler, path: str | os.PathLike | Table, run: str = TARGET_RUN
+    repo: str | Butler, path: str | os.PathLike | Table, run: str = TARGET_RUN, role: str | None = None
 ) -> TargetIngestReport:
     """Store a target catalogue in a repository, one ``spectroTargets`` dataset per common sky pixel.
 
@@ -195,6 +240,9 @@ def ingest_targets(
     run : `str`, optional
         RUN collection; targets already there are kept, and a pixel's catalogue is replaced by one
         holding the old and new targets.
+    role : `str`, optional
+        ``target`` or ``reference``: the role of every row, replacing the catalogue's ``role`` column
+        (references are fitted with their neighbours, never reported).
 
     Returns
     -------
@@ -209,8 +257,12 @@ def ingest_targets(
     FileNotFoundError, PermissionError, OSError
         Raised for a missing or read-only repository.
     """
-    targets = path if isinstance(path, Table) else read_targets(path)
+    targets = normalise_catalogue(path if isinstance(path, Table) else read_targets(path))
     source = targets.meta.get("source", "targets")
+    if role is not None:
+        if role not in ROLES:
+            raise TargetCatalogError(f"{source}: role {role!r} is not one of {', '.join(ROLES)}")
+        targets["role"] = np.full(len(targets), role, dtype="U16")
     if not run or run.startswith("/") or ".." in run.split("/"):
         raise TargetCatalogError(f"Invalid --run {run!r}: a collection name, not a path")
     from ...tasks.spectrophotometry import TARGET_SKYPIX  # here: pipe_base only for this command
@@ -233,7 +285,7 @@ def ingest_targets(
             ref.dataId[skypix.name]: ref
             for ref in butler.query_datasets(dataset_type, collections=run, explain=False, limit=None)
         }
-        old = {pixel: butler.get(ref) for pixel, ref in existing.items()}
+        old = {pixel: normalise_catalogue(butler.get(ref)) for pixel, ref in existing.items()}
         known = {str(row["name"]): row for table in old.values() for row in table}
         by_pixel: dict[int, list[int]] = defaultdict(list)
         for index, row in enumerate(targets):

@@ -73,7 +73,9 @@ def test_float_flags_and_extra_planes_take_the_full_path(tmp_path: Path, simulat
 @given(
     start=st.datetimes(
         min_value=datetime.datetime(2000, 1, 1),
-        max_value=datetime.datetime(2099, 12, 31, 23, 59, 59),
+        # Ends stay within 2099: past it ERFA calls the leap-second table's years "dubious", and its
+        # and astropy's end times were found 1 s apart (start 2099-12-31 21:39, 8424 s).
+        max_value=datetime.datetime(2099, 12, 30, 0, 0, 0),
     ),
     digits=st.sampled_from([0, 1, 3, 6, 9]),
     exposure_time=st.floats(min_value=0.001, max_value=86000.0),

@@ -18,6 +18,7 @@ __all__ = [
     "read_level2_observation",
 ]
 
+import contextlib
 import math
 import re
 import string
@@ -30,7 +31,9 @@ from astropy.wcs import WCS, FITSFixedWarning
 from lsst.daf.butler import Timespan
 from lsst.resources import ResourcePath
 
+from ..archive import RemoteReadError
 from ..core import FitsLayoutError, open_fits
+from ..formatters.range_reads import open_byte_ranges
 from .observation import (
     FileMetadataError,
     ObservationMetadata,
@@ -199,8 +202,14 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
     """
     path = uri.ospath if uri.scheme in ("", "file") else uri.geturl()
     try:
-        # open_fits also checks that every HDU is complete: a truncated download fails here, by name.
-        with uri.as_local() as local, open_fits(local.ospath)[0] as hdus:
+        # open_fits also checks that every HDU is complete: a truncated file fails here, by name.  A
+        # remote file is read by byte ranges: its headers (every HDU's, for that check), not its pixels.
+        with contextlib.ExitStack() as stack:
+            if uri.isLocal:
+                source = uri.ospath
+            else:
+                source = stack.enter_context(open_byte_ranges(uri))
+            hdus = stack.enter_context(open_fits(source)[0])
             names = [hdu.name for hdu in hdus]
             if "IMAGE" not in names:
                 raise FileMetadataError(
@@ -208,7 +217,7 @@ def read_level2_observation(uri: ResourcePath, name: Level2FileName) -> Observat
                 )
             header = hdus[0].header.copy()
             header.update(hdus["IMAGE"].header)
-    except FileMetadataError:
+    except (FileMetadataError, FileNotFoundError, PermissionError, RemoteReadError):
         raise
     except FitsLayoutError as err:
         raise FileMetadataError(path, err.problem) from None

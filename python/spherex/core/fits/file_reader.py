@@ -132,6 +132,11 @@ class FitsFileReader:
         return self._hdul
 
     @property
+    def is_remote(self) -> bool:
+        """Whether the file is a remote one read by byte ranges (a stream with ``read_at``)."""
+        return self._fd is None and hasattr(self._source, "read_at")
+
+    @property
     def hdus(self) -> Sequence[FitsHdu]:
         """Every HDU of the file with its header, in file order (`~collections.abc.Sequence`)."""
         return self._layout.hdus
@@ -214,8 +219,10 @@ class FitsFileReader:
             if pixels is not None:
                 return pixels
         if isinstance(hdu, FitsHdu):
-            if self._fd is not None and hdu.raw_readable:
-                return read_raw_pixels(self._fd, hdu, slices, self.path)
+            raw = self._fd if self._fd is not None else self._source if self.is_remote else None
+            if raw is not None and hdu.raw_readable:
+                # Locally one positioned read; remotely one ranged request of the rows spanned.
+                return read_raw_pixels(raw, hdu, slices, self.path)
             hdu = hdu.hdu if hdu.hdu is not None else self.hdul[hdu.index]
         try:
             if slices is None:
@@ -264,8 +271,7 @@ class FitsFileReader:
                 for start, stop in ranges:
                     offset = hdu.data_offset + start * row_bytes
                     os.posix_fadvise(self._fd, offset, (stop - start) * row_bytes, os.POSIX_FADV_WILLNEED)
-        source = self._source
-        concurrency = 1 if self._fd is not None or not hasattr(source, "read_at") else range_concurrency()
+        concurrency = range_concurrency() if self.is_remote else 1
         blocks.load(planes, ranges, concurrency)
         self._row_blocks = blocks
         try:

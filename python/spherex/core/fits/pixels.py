@@ -68,7 +68,7 @@ def normalize_slices(slices: Any, shape: tuple[int, ...], path: str) -> tuple[sl
     return tuple(result)
 
 
-def read_raw_pixels(fd: int, hdu: FitsHdu, slices: tuple[slice, ...] | None, path: str) -> np.ndarray:
+def read_raw_pixels(fd: int | Any, hdu: FitsHdu, slices: tuple[slice, ...] | None, path: str) -> np.ndarray:
     """Read a plane, or the rows of a cutout, with one positioned read into the returned array.
 
     A whole plane is read in one ``preadv`` into a new array (no copy, no memory map).  A cutout reads
@@ -77,8 +77,8 @@ def read_raw_pixels(fd: int, hdu: FitsHdu, slices: tuple[slice, ...] | None, pat
 
     Parameters
     ----------
-    fd : `int`
-        File descriptor open for reading.
+    fd : `int` or binary stream
+        File descriptor open for reading, or a remote file's byte-range stream (`read_into_array`).
     hdu : `FitsHdu`
         The plane; `FitsHdu.raw_readable` must be true.
     slices : `tuple` [`slice`, ...] or `None`
@@ -107,7 +107,7 @@ def read_raw_pixels(fd: int, hdu: FitsHdu, slices: tuple[slice, ...] | None, pat
     width = shape[1]
     offset = hdu.data_offset + rows.start * width * dtype.itemsize
     block = np.empty((rows.stop - rows.start, width), dtype)
-    if hasattr(os, "posix_fadvise"):
+    if isinstance(fd, int) and hasattr(os, "posix_fadvise"):
         # The rows are all that is wanted: no read-ahead beyond them from a cold cache.
         os.posix_fadvise(fd, offset, block.nbytes, os.POSIX_FADV_RANDOM)
     read_into_array(fd, block, offset, path, hdu)

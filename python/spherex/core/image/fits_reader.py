@@ -206,7 +206,12 @@ class SPHERExImageFitsReader(SPHERExImageHeaderReader):
             ``uncertainty``, ``flags``, ``flag_defs``, ``mask``, ``wcs`` and ``meta``.
         """
         with self._reporting_damage():
-            return self._read_parts(self.normalize_slices(slices))
+            normalized = self.normalize_slices(slices)
+            if normalized is None or not self.is_remote:
+                return self._read_parts(normalized)
+            # Remotely every plane's rows are asked for at once: one request's latency, not one a plane.
+            with self.rows_read_once(self.cutout_planes(), [normalized]):
+                return self._read_parts(normalized)
 
     def read_cutouts(self, boxes: Any) -> list[dict[str, Any]]:
         """Read many cutouts of the image in one pass over the rows they span.

@@ -40,6 +40,8 @@ from ..errors import FitsLayoutError, SPHERExImageError
 from ..fits.flags import MAX_FLAG_BIT, validate_flag_defs
 from ..image.fits import SPHERExImageFitsReader
 from .products import Level2PSF, SpectralLookup
+from .psf import PSFPlanes
+from .psf_zone_reads import RemotePSFZones
 
 _ZONE_CARD = re.compile(r"^([XY])(CTR|WID)_(\d+)$")
 _MASK_NAME_CARD = re.compile(r"^MSKN(\d{4})$")
@@ -101,7 +103,7 @@ def spectral_wcs_cards(origin: tuple[int, int] = (0, 0)) -> list[fits.Card]:
     return [fits.Card(*card) for card in cards]
 
 
-class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
+class SPHERExLevel2FitsReader(RemotePSFZones, SPHERExImageFitsReader):
     """Read SPHEREx Level-2 files of every release (and, with the Level-2 planes absent, every layout of the
     base class).
 
@@ -256,18 +258,29 @@ class SPHERExLevel2FitsReader(SPHERExImageFitsReader):
             Raised if the cube is not 3-d, its zone cards do not match its planes, or (for a file with the
             PSF header error) its zone centres are not a grid.
         """
+        hdu = self._psf_by_zone() if slices is not None else None
+        if hdu is not None:
+            # A remote cutout: the planes of the zones it covers, not the 121-plane cube.
+            return self._partial_psf(hdu, self.normalize_slices(slices), self.origin(slices))
         psf = self.remember(f"psf:{self._image_hdu.index}", self._parse_psf)
         # Parsed once per file (zone cards and cube): a cutout moves only the origin.  The cube is
         # read-only, shared by every reader of the file.
         return None if psf is None else replace(psf, origin=self.origin(slices))
 
-    def _parse_psf(self) -> Level2PSF | None:
+    def _parse_psf_zones(self, hdu: Any) -> Level2PSF:
+        """Return the PSF of the cube's zone cards, its cube an empty `PSFPlanes` (for remote cutouts)."""
+        return self._parse_psf(PSFPlanes(hdu.shape, hdu.dtype, {}, self.path))
+
+    def _parse_psf(self, planes: PSFPlanes | None = None) -> Level2PSF | None:
         hdu = self._plane_hdu(self.psf_hdu_name)
         try:
             if hdu is not None:
-                cards = self._zone_cards(hdu.header, len(hdu.data) if hdu.data is not None else 0)
-                cube = np.array(hdu.data)
-                cube.setflags(write=False)
+                count = hdu.shape[0] if len(hdu.shape) == 3 else len(hdu.data) if hdu.data is not None else 0
+                cards = self._zone_cards(hdu.header, count)
+                cube = planes
+                if cube is None:
+                    cube = np.array(hdu.data)
+                    cube.setflags(write=False)
                 return Level2PSF.from_labels(
                     cube,
                     cards["XCTR"],

@@ -25,9 +25,10 @@ What IRSA documents (sources named where they are used):
 
 from __future__ import annotations
 
-__all__ = ["FullArrayProduct", "Level2PSF", "psf_labels_trusted", "xfast_plane_of_labels"]
+__all__ = ["FullArrayProduct", "Level2PSF", "PSFPlanes", "psf_labels_trusted", "xfast_plane_of_labels"]
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Self
 
@@ -101,6 +102,64 @@ def xfast_plane_of_labels(x_centers: np.ndarray, y_centers: np.ndarray) -> np.nd
     return planes
 
 
+class PSFPlanes:
+    """Some planes of a PSF cube: the zones a cutout of a remote file needs, and only those.
+
+    A cutout read by byte ranges (`spherex.core.level2.psf_zone_reads`) fetches the PSF planes of the
+    zones its pixels fall in, not the whole cube (121 planes of 101 x 101 in QR1/QR2, 4.9 MB).  It has
+    the cube's ``shape``, ``dtype`` and ``len``; indexing a plane that was read returns it, any other
+    plane (and converting the whole to an array, e.g. to write it) raises, naming the file and the
+    zones read.
+
+    Parameters
+    ----------
+    shape : `tuple` [`int`, `int`, `int`]
+        Shape of the whole cube.
+    dtype : `numpy.dtype`
+        Its pixel type.
+    planes : `~collections.abc.Mapping` [`int`, `numpy.ndarray`]
+        The planes read, by 0-based index.
+    source : `str`
+        The file, for messages.
+    """
+
+    ndim = 3
+
+    def __init__(
+        self, shape: tuple[int, int, int], dtype: np.dtype, planes: Mapping[int, np.ndarray], source: str
+    ) -> None:
+        self.shape, self.dtype, self.source = tuple(shape), np.dtype(dtype), source
+        self._planes = dict(planes)
+
+    @property
+    def zones(self) -> list[int]:
+        """0-based planes held (`list` [`int`])."""
+        return sorted(self._planes)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index: object) -> np.ndarray:
+        if isinstance(index, int | np.integer) and not isinstance(index, bool):
+            plane = int(index) + (self.shape[0] if int(index) < 0 else 0)
+            if plane in self._planes:
+                return self._planes[plane]
+            raise SPHERExImageError(self._missing(f"PSF plane {int(index)}"))
+        return np.asarray(self)[index]
+
+    def __array__(self, dtype: object = None, copy: object = None) -> np.ndarray:
+        if len(self._planes) != self.shape[0]:
+            raise SPHERExImageError(self._missing("the whole PSF cube"))
+        cube = np.stack([self._planes[k] for k in range(self.shape[0])])
+        return cube if dtype is None else cube.astype(dtype)
+
+    def _missing(self, what: str) -> str:
+        return (
+            f"{self.source}: {what} was not read with this cutout, which fetched the zones it covers "
+            f"({self.zones}); get the 'psf' component for every zone"
+        )
+
+
 class FullArrayProduct:
     """A calibration product of the full detector array, seen from an image (or cutout) of it.
 
@@ -132,8 +191,9 @@ class Level2PSF(FullArrayProduct):
 
     Parameters
     ----------
-    cube : `numpy.ndarray`
-        Shape ``(zones, n, n)``: plane ``i`` is the PSF of zone ``i`` (IRSA's ``XCTR_{i+1}``).
+    cube : `numpy.ndarray` or `PSFPlanes`
+        Shape ``(zones, n, n)``: plane ``i`` is the PSF of zone ``i`` (IRSA's ``XCTR_{i+1}``); a
+        `PSFPlanes` for a cutout of a remote file (the zones it covers only).
     x_centers, y_centers : `numpy.ndarray`
         Centre of each plane's zone, 0-based pixel coordinates of the full array, as IRSA's recipe
         compares them (already corrected for files with the PSF header error; see `relabelled`).
@@ -157,7 +217,7 @@ class Level2PSF(FullArrayProduct):
     relabelled: bool = False
 
     def __post_init__(self) -> None:
-        cube = np.asarray(self.cube)
+        cube = self.cube if isinstance(self.cube, PSFPlanes) else np.asarray(self.cube)
         if cube.ndim != 3 or cube.shape[0] < 1:
             raise SPHERExImageError(f"The PSF cube must be 3-d (zones, y, x), not shape {cube.shape}")
         arrays = {}

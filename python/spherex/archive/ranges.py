@@ -16,7 +16,7 @@ and between bytes, default 30).
 
 from __future__ import annotations
 
-__all__ = ["RangeFetcher", "RemoteReadError", "RetryPolicy", "range_fetcher"]
+__all__ = ["RangeFetcher", "RemoteFileChangedError", "RemoteReadError", "RetryPolicy", "range_fetcher"]
 
 import logging
 import os
@@ -27,30 +27,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from lsst.daf.butler import FileIntegrityError
 from lsst.resources import ResourcePath
+
+from ..core.errors import RemoteReadError
 
 _LOG = logging.getLogger(__name__)
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
 _RETRY_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 
 
-class RemoteReadError(OSError):
-    """Bytes of a remote file could not be read, or are not the bytes asked for.
+class RemoteFileChangedError(RemoteReadError, FileIntegrityError):
+    """A remote file is not the one registered (or first read): another size or ``ETag``.
 
-    Parameters
-    ----------
-    url : `str`
-        The file.
-    problem : `str`
-        What went wrong, and if possible what to do.
+    A `lsst.daf.butler.FileIntegrityError`, so that the datastore passes it on as it is.
     """
-
-    def __init__(self, url: str, problem: str) -> None:
-        self.url, self.problem = url, problem
-        super().__init__(f"{url}: {problem}")
-
-    def __str__(self) -> str:
-        return f"{self.url}: {self.problem}"
 
 
 class _RetryableError(Exception):
@@ -211,7 +202,7 @@ class RangeFetcher:
 
     def _check_size(self, total: int) -> None:
         if self.size >= 0 and total != self.size:
-            raise RemoteReadError(
+            raise RemoteFileChangedError(
                 self.url,
                 f"is {total} bytes on the server but {self.size} bytes were registered: the file changed "
                 "since it was ingested; ingest it again",
@@ -225,8 +216,8 @@ class RangeFetcher:
             elif etag is not None and etag != self.etag:
                 raise self._changed()
 
-    def _changed(self) -> RemoteReadError:
-        return RemoteReadError(
+    def _changed(self) -> RemoteFileChangedError:
+        return RemoteFileChangedError(
             self.url, f"changed on the server while it was read (ETag was {self.etag}); read it again"
         )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["FitsLayoutError", "SPHERExImageError"]
+__all__ = ["FitsLayoutError", "RemoteReadError", "SPHERExImageError"]
 
 import os
 
@@ -42,3 +42,25 @@ class FitsLayoutError(SPHERExImageError, OSError):
     def __reduce__(self) -> tuple:
         # Exceptions cross process boundaries in parallel pipelines; rebuild from (path, problem).
         return (type(self), (self.path, self.problem))
+
+
+class RemoteReadError(OSError):
+    """Bytes of a remote file could not be read, or are not the bytes asked for.
+
+    Raised by `spherex.archive` (after its retries) and passed through unchanged by the FITS readers,
+    which would otherwise call the file damaged.
+
+    Parameters
+    ----------
+    url : `str`
+        The file.
+    problem : `str`
+        What went wrong, and if possible what to do.
+    """
+
+    def __init__(self, url: str, problem: str) -> None:
+        self.url, self.problem = url, problem
+        super().__init__(f"{url}: {problem}")
+
+    def __str__(self) -> str:
+        return f"{self.url}: {self.problem}"

@@ -89,6 +89,9 @@ class RangeReadStream(io.RawIOBase):
         return position
 
     def _get_size(self) -> int:
+        if self.fetcher.size < 0 and not self._block:
+            # The first block's Content-Range gives the size, through the fetcher's checks and retries.
+            self._block, self._block_start = self.fetcher.fetch(0, self._block_size), 0
         if self.fetcher.size < 0:
             self.fetcher.size = self.fetcher.uri.size()
         return self.fetcher.size

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from lsst.resources import ResourcePath
 
+from ..archive import allow_anonymous
 from ..core import SPHERExImage
 from .fits_formatter import FitsFormatter
 from .range_reads import open_byte_ranges
@@ -102,6 +103,8 @@ class SPHERExImageFormatter(FitsFormatter):
         """
         parameters = self.file_descriptor.parameters or {}
         partial = parameters.get("slices") is not None or component == "cutouts"
+        # The datastore downloads what this declines, through lsst-resources: unsigned for public buckets.
+        allow_anonymous(uri)
         if uri.isLocal or (component is None and not partial):
             return NotImplemented
         image_class = self._read_type()

@@ -11,7 +11,7 @@ from typing import Any, BinaryIO
 
 from astropy.io import fits
 
-from ..errors import FitsLayoutError
+from ..errors import FitsLayoutError, RemoteReadError
 
 try:
     # Raised by the tile-compression codecs for damaged compressed data.
@@ -79,7 +79,7 @@ def open_fits(
         warnings.simplefilter("always")
         try:
             hdul = fits.open(target, **{"memmap": memmap, "lazy_load_hdus": False, **open_kwargs})
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
+        except (FileNotFoundError, IsADirectoryError, PermissionError, RemoteReadError):
             raise
         except PARSE_ERRORS as err:
             raise FitsLayoutError(path, f"not a readable FITS file ({err})") from err
@@ -129,6 +129,8 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
     for index, hdu in enumerate(hdul):
         try:
             bitpix = hdu.header.get("BITPIX") if hasattr(hdu, "header") else None
+        except RemoteReadError:
+            raise
         except PARSE_ERRORS as err:
             # A damaged BITPIX card: astropy refuses to read its value.
             raise FitsLayoutError(
@@ -146,6 +148,8 @@ def check_complete(hdul: fits.HDUList, target: str | BinaryIO, path: str) -> Non
         except AttributeError as err:
             # astropy represents an HDU whose header it cannot parse by a _CorruptedHDU without fileinfo.
             raise FitsLayoutError(path, f"HDU {index} is corrupt: astropy cannot parse its header") from err
+        except RemoteReadError:
+            raise
         except PARSE_ERRORS as err:
             raise FitsLayoutError(path, f"HDU {index} is corrupt ({err})") from err
         if not info:

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Self
 import numpy as np
 from astropy.io import fits
 
-from ..errors import FitsLayoutError, SPHERExImageError
+from ..errors import FitsLayoutError, RemoteReadError, SPHERExImageError
 from .file import PARSE_ERRORS, open_fits
 from .layout import FitsHdu, FitsLayout, cached_layout
 from .pixels import RowBlocks, merge_row_ranges, read_into_array, read_raw_pixels
@@ -230,6 +230,8 @@ class FitsFileReader:
                 # Whole planes never depend on the file staying in place (a memory map would).
                 return np.array(data) if self._open_kwargs.get("memmap") else data
             return np.asarray(hdu.section[slices])
+        except RemoteReadError:
+            raise
         except PARSE_ERRORS as err:
             raise FitsLayoutError(self.path, f"cannot read the pixels of HDU {hdu.name} ({err})") from err
 
@@ -321,6 +323,8 @@ class FitsFileReader:
                 warnings.simplefilter("ignore", fits.verify.VerifyWarning)
                 parsed = fits.hdu.base._BaseHDU.fromstring(raw)
                 _ = parsed.data  # into memory now
+        except RemoteReadError:
+            raise
         except PARSE_ERRORS as err:
             raise FitsLayoutError(self.path, f"cannot read HDU {hdu.index} ({hdu.name}) ({err})") from err
         return parsed
@@ -335,7 +339,7 @@ class FitsFileReader:
             yield
         except SPHERExImageError:
             raise
-        except (FileNotFoundError, PermissionError):
+        except (FileNotFoundError, PermissionError, RemoteReadError):
             raise
         except PARSE_ERRORS as err:
             raise FitsLayoutError(self.path, f"damaged file ({type(err).__name__}: {err})") from err

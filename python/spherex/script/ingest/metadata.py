@@ -21,6 +21,7 @@ from erfa import ErfaWarning
 from lsst.daf.butler.progress import Progress
 from lsst.resources import ResourcePath
 
+from ...archive import RemoteReadError
 from ...instrument import FileMetadataError, ObservationMetadata
 from .report import IngestReport, display_name
 from .sources import CheckedSources, regular_file_state
@@ -106,6 +107,10 @@ def read_observations(
                 raise FileMetadataError(name, "changed while it was being checked; run the ingest again")
         except FileMetadataError as err:
             _failed(groups, report, err.path, err.problem, run, exposure)
+            continue
+        except (RemoteReadError, FileNotFoundError, PermissionError) as err:
+            # An archive that failed after retries, a file gone or refused: their own words, named once.
+            _failed(groups, report, name, str(err).removeprefix(f"{name}: "), run, exposure)
             continue
         except Exception as err:
             # Whatever a hostile file makes astropy, ERFA or wcslib raise fails that file alone.

@@ -26,6 +26,7 @@ from collections.abc import Iterable
 
 from lsst.resources import ResourcePath
 
+from ...archive import allow_anonymous
 from ...instrument import FileMetadataError
 from .report import IngestReport
 
@@ -80,7 +81,8 @@ def location_uri(location: str) -> ResourcePath:
         The location.
     """
     if _URI_SCHEME.match(location):
-        return ResourcePath(location)
+        # A public bucket (IRSA's s3://nasa-irsa-spherex) is read without credentials.
+        return allow_anonymous(ResourcePath(location))
     return local_file_uri(location, directory=os.path.isdir(location))
 
 
@@ -211,7 +213,9 @@ def _list_remote(
         if not matching:
             _nothing_matched(location, pattern, len(files), report)
         return matching
-    if not uri.exists():
+    # An archive's file (HTTP) is not asked about here: reading its headers, with retries, is what tells
+    # whether it is there, and a failure then is that file's alone.
+    if uri.scheme not in ("http", "https") and not uri.exists():
         report.fail(location, "no such file or directory")
         return []
     if not pattern.search(uri.basename()):

@@ -14,6 +14,11 @@ with what a real archive server does and what a client of one must survive:
   ``Retry-After``, 502 as IRSA's proxy answers under load, 503, 404), a connection dropped after
   ``after_bytes`` bytes of the body, a ``Content-Range`` that does not match the bytes sent, a range
   ignored (``200`` with the whole file), a short body, or an answer delayed by ``seconds``.
+- IRSA's cutout service: ``GET <file>?center=RA,DEC[deg]&size=N pix`` answers a Level-2 file of the
+  N x N pixels around the position, every image plane cut, the PSF cube and ``WCS-WAVE`` whole, the
+  alternate WCS ``A`` giving the parent pixels (as IRSA's SPHEREx cutouts are described in the
+  Caltech-IPAC/irsa-tutorials notebook ``spherex_cutouts.md``).  Made here with this package's own
+  Level-2 reader and writer: the layout is IRSA's, the bytes are not theirs.
 - ``GET /_control/stats``: requests and body bytes sent per file, the ranges asked for;
   ``POST /_control/reset`` clears them.
 
@@ -34,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -165,6 +171,9 @@ class _Handler(BaseHTTPRequestHandler):
         if path is None:
             self._send_status(404)
             return
+        if "?" in self.path and body:
+            self._serve_cutout(path, url_path)
+            return
         stat = path.stat()
         size = stat.st_size
         etag = f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{size:x}"'
@@ -211,6 +220,27 @@ class _Handler(BaseHTTPRequestHandler):
         if limit < stop - start:
             self.close_connection = True
 
+    def _serve_cutout(self, path: Path, url_path: str) -> None:
+        query = urllib.parse.parse_qs(self.path.split("?", 1)[1])
+        try:
+            ra, dec = (float(v) for v in query["center"][0].removesuffix("deg").split(","))
+            size = int(query["size"][0].removesuffix("pix").strip())
+        except (KeyError, ValueError):
+            self._send_status(400)
+            return
+        data = _cutout_bytes(path, ra, dec, size)
+        if data is None:
+            self._send_status(404)
+            return
+        if self.state.bandwidth:
+            time.sleep(len(data) / self.state.bandwidth)
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Content-Type", "application/fits")
+        self.end_headers()
+        self.wfile.write(data)
+        self.state.count(url_path, len(data), None)
+
     def _send_body(self, path: Path, start: int, length: int) -> int:
         sent = 0
         with open(path, "rb") as stream:
@@ -246,6 +276,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+def _cutout_bytes(path: Path, ra: float, dec: float, size: int) -> bytes | None:
+    """A Level-2 cutout file of ``size`` x ``size`` pixels centred on (ra, dec), or `None` off the image."""
+    import io
+
+    from spherex.core import SPHERExLevel2Image
+    from spherex.core.level2.fits_reader import SPHERExLevel2FitsReader
+
+    with SPHERExLevel2FitsReader(str(path)) as reader:
+        wcs = reader.read_component("wcs", None)
+        rows, columns = reader.shape
+        x, y = (float(v) for v in wcs.world_to_pixel_values(ra, dec))
+        x0, y0 = round(x) - size // 2, round(y) - size // 2
+        box = (slice(max(y0, 0), min(y0 + size, rows)), slice(max(x0, 0), min(x0 + size, columns)))
+        if box[0].stop <= box[0].start or box[1].stop <= box[1].start:
+            return None
+        image = SPHERExLevel2Image.from_parts(reader.read_parts(box), str(path))
+    stream = io.BytesIO()
+    image.fits_writer_class().write(image, stream)
+    return stream.getvalue()
 
 
 class ArchiveHttpServer:

@@ -115,6 +115,13 @@ class RangeReadStream(io.RawIOBase):
         self._position += count
         return count
 
+    def pread(self, size: int, offset: int) -> bytes:
+        """Return ``size`` bytes from ``offset`` (fewer at the end), through the block kept; moves the
+        position, like ``seek`` then ``read``.
+        """
+        self.seek(offset)
+        return self.read(size)
+
     def read_at(self, buffer: memoryview | bytearray, offset: int) -> int:
         """Read into ``buffer`` from ``offset`` with one request; safe to call from several threads.
 

@@ -17,7 +17,7 @@ from astropy.io import fits
 
 from ..errors import FitsLayoutError, RemoteReadError, SPHERExImageError
 from .file import PARSE_ERRORS, open_fits
-from .layout import FitsHdu, FitsLayout, cached_layout
+from .layout import FitsHdu, FitsLayout, cached_layout, cached_remote_layout
 from .pixels import RowBlocks, merge_row_ranges, read_into_array, read_raw_pixels
 
 REMOTE_MERGE_BYTES = 1024 * 1024
@@ -96,6 +96,10 @@ class FitsFileReader:
                     os.close(fd)
             if layout is not None:
                 self._fd = fd
+        elif not self._open_kwargs and hasattr(path, "read_at") and hasattr(path, "pread"):
+            # A remote file: its headers scanned by byte ranges, once per process (cached_remote_layout).
+            self.path = str(path.name)
+            layout = cached_remote_layout(path, path.seek(0, os.SEEK_END), self.path)
         if layout is None:
             self._hdul, self.path = open_fits(path, **{"memmap": False, **self._open_kwargs})
             layout = _layout_from_hdulist(self._hdul, self.path)
@@ -314,10 +318,11 @@ class FitsFileReader:
         """
         if isinstance(hdu, HduView):
             hdu = hdu.fits_hdu
-        if self._fd is None or hdu.header_offset < 0:
+        if (self._fd is None and not self.is_remote) or hdu.header_offset < 0:
             return hdu.hdu if hdu.hdu is not None else self.hdul[hdu.index]
         stop = hdu.data_offset + -(-hdu.data_size // 2880) * 2880
-        raw = os.pread(self._fd, stop - hdu.header_offset, hdu.header_offset)
+        size, start = stop - hdu.header_offset, hdu.header_offset
+        raw = os.pread(self._fd, size, start) if self._fd is not None else self._source.pread(size, start)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", fits.verify.VerifyWarning)

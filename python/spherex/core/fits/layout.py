@@ -14,7 +14,14 @@ times in nanoseconds: a file that is replaced or rewritten gets a new key and is
 
 from __future__ import annotations
 
-__all__ = ["FitsHdu", "FitsLayout", "clear_layout_cache", "cached_layout", "scan_fits_file"]
+__all__ = [
+    "FitsHdu",
+    "FitsLayout",
+    "cached_layout",
+    "cached_remote_layout",
+    "clear_layout_cache",
+    "scan_fits_file",
+]
 
 import functools
 import os
@@ -148,13 +155,19 @@ class FitsLayout:
             return self.memo.setdefault(key, value)
 
 
-def scan_fits_file(fd: int, size: int, path: str) -> FitsLayout | None:
+def _pread(fd: int | Any, size: int, offset: int) -> bytes:
+    """``os.pread`` of a file descriptor, or ``pread`` of a remote file's byte-range stream."""
+    return os.pread(fd, size, offset) if isinstance(fd, int) else fd.pread(size, offset)
+
+
+def scan_fits_file(fd: int | Any, size: int, path: str) -> FitsLayout | None:
     """Read the headers of a plain FITS file and locate the data of every HDU.
 
     Parameters
     ----------
-    fd : `int`
-        File descriptor open for reading.
+    fd : `int` or stream
+        File descriptor open for reading, or a stream with ``pread(size, offset)`` (a remote file's
+        byte ranges, `spherex.formatters.range_reads.RangeReadStream`).
     size : `int`
         File size in bytes.
     path : `str`
@@ -170,10 +183,10 @@ def scan_fits_file(fd: int, size: int, path: str) -> FitsLayout | None:
     hdus: list[FitsHdu] = []
     offset = 0
     try:
-        if size < _BLOCK or os.pread(fd, 4, 0).startswith(_COMPRESSED_MAGIC):
+        if size < _BLOCK or _pread(fd, 4, 0).startswith(_COMPRESSED_MAGIC):
             return None
         while offset < size:
-            if hdus and not os.pread(fd, _BLOCK, offset).strip(b"\0 "):
+            if hdus and not _pread(fd, _BLOCK, offset).strip(b"\0 "):
                 # Padding after the last HDU (what astropy tolerates too).
                 break
             parsed = _read_header(fd, offset, size)
@@ -196,13 +209,13 @@ def scan_fits_file(fd: int, size: int, path: str) -> FitsLayout | None:
     return FitsLayout(path, hdus) if hdus else None
 
 
-def _read_header(fd: int, offset: int, size: int) -> tuple[fits.Header, int] | None:
+def _read_header(fd: int | Any, offset: int, size: int) -> tuple[fits.Header, int] | None:
     chunks: list[bytes] = []
     position = offset
     for _ in range(_MAX_HEADER_BLOCKS):
         if position + _BLOCK > size:
             return None
-        block = os.pread(fd, _BLOCK, position)
+        block = _pread(fd, _BLOCK, position)
         position += _BLOCK
         chunks.append(block)
         for start in range(0, _BLOCK, _CARD):
@@ -302,6 +315,36 @@ def cached_layout(fd: int, path: str) -> FitsLayout | None:
     layout = _CACHE.get(key)
     if layout is None:
         layout = scan_fits_file(fd, info.st_size, path)
+        if layout is not None:
+            _CACHE.put(key, layout)
+    return layout
+
+
+def cached_remote_layout(stream: Any, size: int, path: str) -> FitsLayout | None:
+    """Return the layout of a remote file, scanned once per process and registered size.
+
+    A remote file's headers cost a request per HDU, tens of milliseconds each: read once, they serve
+    every later read of the file (the WCS, each cutout).  The key is the URL and the size the datastore
+    registered; every range read later still checks that size against the server's.
+
+    Parameters
+    ----------
+    stream : binary stream
+        The file's byte-range stream (``pread(size, offset)``).
+    size : `int`
+        Its size.
+    path : `str`
+        Its URL.
+
+    Returns
+    -------
+    layout : `FitsLayout` or `None`
+        As `scan_fits_file`.
+    """
+    key = ("remote", path, size)
+    layout = _CACHE.get(key)
+    if layout is None:
+        layout = scan_fits_file(stream, size, path)
         if layout is not None:
             _CACHE.put(key, layout)
     return layout

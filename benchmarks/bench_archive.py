@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from lsst.daf.butler import Butler  # noqa: E402
 from lsst.daf.butler.script import createRepo  # noqa: E402
-from tests.archive_http import ArchiveHttpServer  # noqa: E402
+from tests.archive_http import ArchiveHttpServer, lay_out_as_irsa  # noqa: E402
 
 from bench_spectra import make_catalogue  # noqa: E402
 from spectra_storage import DIMENSIONS, SEED  # noqa: E402
@@ -52,20 +52,6 @@ from spherex.script.spectrum import measure_spectra  # noqa: E402
 from spherex.simulator.level2 import simulate_level2  # noqa: E402
 from spherex.tasks import ForcedSpectrophotometryTask  # noqa: E402
 from spherex.tasks.catalogue_cache import TARGET_CATALOGUES  # noqa: E402
-
-PREFIX = "ibe/data/spherex/qr2/level2"
-
-
-def irsa_tree(files: list[Path], root: Path) -> list[str]:
-    """Place the files as IRSA does (``<release>/level2/<period>/l2b-v<N>-<date>/<detector>/``)."""
-    relative = []
-    for path in files:
-        period, detector = path.name.split("_")[1], path.name.split("D")[-1][0]
-        target = root / PREFIX / period / "l2b-v20-2025-299" / detector / path.name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, target)
-        relative.append(str(target.relative_to(root)))
-    return relative
 
 
 def pipeline(repo: str, catalogue: Path) -> int:
@@ -134,7 +120,7 @@ def main() -> None:
             x, y = wcs.world_to_pixel_values(table["ra"], table["dec"])
             inside = (x > -0.5) & (x < args.size - 0.5) & (y > -0.5) & (y < args.size - 0.5)
             holding.append(np.flatnonzero(inside))
-        relative = irsa_tree(files, work / "root")
+        relative = lay_out_as_irsa(files, work / "root", move=True)
         box = 2 * task.config.cutoutHalfSize + 1
         with ArchiveHttpServer(work / "root", latency=args.latency, bandwidth=args.bandwidth) as server:
             urls = [server.url(r) for r in relative]

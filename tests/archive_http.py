@@ -28,7 +28,7 @@ interpreter lock with the client it measures).
 
 from __future__ import annotations
 
-__all__ = ["ArchiveHttpServer", "Fault"]
+__all__ = ["IRSA_LEVEL2_PREFIX", "ArchiveHttpServer", "Fault", "irsa_path", "lay_out_as_irsa"]
 
 import argparse
 import email.utils
@@ -46,6 +46,37 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
+
+IRSA_LEVEL2_PREFIX = "ibe/data/spherex/qr2/level2"
+"""Where IRSA keeps QR2's Level-2 files under https://irsa.ipac.caltech.edu/ (`str`)."""
+
+
+def irsa_path(name: str) -> str:
+    """Return the path IRSA gives a Level-2 file of this name (its ``a.uri`` in TAP).
+
+    ``ibe/data/spherex/qr2/level2/<planning period>/l2b-v<N>-<date>/<detector>/<name>``, as in
+    ``ibe/data/spherex/qr2/level2/2025W19_2B/l2b-v20-2025-247/2/level2_2025W19_2B_0346_1D2_spx_l2b-v20-
+    2025-247.fits`` (the executed Caltech-IPAC/irsa-tutorials page ``spherex-cutouts``, 2026-08-18).
+    """
+    match = re.match(r"level2_(\d{4}W\d{2}_\d[A-Z])_\d{4}_\dD(\d)_spx_(l2b-v\d+-\d{4}-\d{3})\.fits$", name)
+    if match is None:
+        raise ValueError(f"{name} is not a Level-2 file name")
+    period, detector, version = match.groups()
+    return f"{IRSA_LEVEL2_PREFIX}/{period}/{version}/{detector}/{name}"
+
+
+def lay_out_as_irsa(paths: list[Path], root: Path, move: bool = False) -> list[str]:
+    """Copy (or move) Level-2 files under ``root`` as IRSA keeps them; return their paths under it."""
+    import shutil
+
+    relative = []
+    for path in paths:
+        target = root / irsa_path(path.name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.move if move else shutil.copy)(path, target)
+        relative.append(irsa_path(path.name))
+    return relative
+
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _CHUNK = 64 * 1024

@@ -23,21 +23,12 @@ from spherex.archive import RemoteReadError
 from spherex.core import SPHERExImageError, SPHERExLevel2Image
 from spherex.script.ingest.level2 import ingest_spherex
 
-from .archive_http import ArchiveHttpServer, Fault
+from .archive_http import ArchiveHttpServer, Fault, irsa_path, lay_out_as_irsa
 from .conftest import make_repo, venv_script
 
 SIZE = 512
 RUN = "SPHEREx/l2b-v20"
 CUTOUT = (slice(100, 132), slice(200, 232))
-# IRSA's layout, ibe/data/spherex/<release>/level2/<planning period>/l2b-v<N>-<date>/<detector>/<file>
-# (as in the Caltech-IPAC/irsa-tutorials spherex notebooks' printed a.uri values).
-PREFIX = "ibe/data/spherex/qr2/level2"
-
-
-def _irsa_path(path: Path) -> str:
-    period = path.name.split("_")[1]
-    detector = path.name.split("D")[-1][0]
-    return f"{PREFIX}/{period}/l2b-v20-2025-299/{detector}/{path.name}"
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +37,7 @@ def archive_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[
 
     work = tmp_path_factory.mktemp("archive")
     paths = simulate_level2(work / "sim", exposures=2, size=SIZE, seed=11, detectors=[1, 4])
-    relative = []
-    for path in paths:
-        target = work / "root" / _irsa_path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, target)
-        relative.append(_irsa_path(path))
+    relative = lay_out_as_irsa(paths, work / "root")
     return work / "root", relative
 
 
@@ -263,5 +249,5 @@ def test_anonymous_s3_mirror(archive_files, s3_server, tmp_path: Path) -> None:
         [sys.executable, "-c", check, str(first)], capture_output=True, text=True, env=env
     )
     assert answer.returncode == 0, answer.stderr
-    assert answer.stdout.strip() == f"s3://{bucket}/{_irsa_path(first).removeprefix('ibe/data/spherex/')}"
+    assert answer.stdout.strip() == f"s3://{bucket}/{irsa_path(first.name).removeprefix('ibe/data/spherex/')}"
     assert fits.getval(first, "NAXIS1", ext=1) == SIZE

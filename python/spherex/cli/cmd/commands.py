@@ -113,7 +113,9 @@ def ingest_simulated(
 
 @click.command(cls=ButlerCommand, short_help="Ingest SPHEREx Level-2 spectral images from IRSA.")
 @_repo_argument(required=True)
-@locations_argument(help="LOCATIONS are files or directories (searched recursively) to ingest.")
+@locations_argument(
+    required=False, help="LOCATIONS are files or directories (searched recursively), local or URLs."
+)
 @regex_option(
     default=script.LEVEL2_REGEX,
     show_default=True,
@@ -124,12 +126,38 @@ def ingest_simulated(
     default=None,
     help="RUN collection for all files. Default: one per pipeline version, SPHEREx/l2b-v<N> from the names.",
 )
+@click.option(
+    "--from-archive",
+    "from_archive",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
+    help="CSV table with a 'url' column (spherex-archive find --format csv): register those files "
+    "where they are (--transfer direct unless another is given).",
+)
 @transfer_option(default="auto", show_default=True)
-def ingest_spherex(repo: str, locations: tuple[str, ...], regex: str, run: str | None, transfer: str) -> None:
+def ingest_spherex(
+    repo: str,
+    locations: tuple[str, ...],
+    regex: str,
+    run: str | None,
+    from_archive: str | None,
+    transfer: str,
+) -> None:
     """Ingest SPHEREx Level-2 spectral images (level2_<OBSID>D<n>_spx_l2b-v<N>-<date>.fits) into REPO.
 
     Exposure ids come from the OBSID; each exposure's files land together or not at all; bad files are
     named with the reason, and the command exits non-zero if any failed.  Files already ingested are
-    skipped.
+    skipped.  Archive files (https://, s3://) registered with ``--transfer direct`` stay where they are:
+    only their headers are read, by byte ranges.
     """
-    _report(script.ingest_spherex, repo, locations, regex=regex, run=run, transfer=transfer)
+    found = list(locations)
+    if from_archive is not None:
+        try:
+            found += script.archive_urls(from_archive)
+        except ValueError as err:
+            raise click.ClickException(str(err)) from None
+        if transfer == "auto":
+            transfer = "direct"
+    if not found:
+        raise click.UsageError("give LOCATIONS or --from-archive")
+    _report(script.ingest_spherex, repo, found, regex=regex, run=run, transfer=transfer)

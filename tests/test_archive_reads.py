@@ -29,6 +29,12 @@ from .conftest import make_repo, venv_script
 SIZE = 512
 RUN = "SPHEREx/l2b-v20"
 CUTOUT = (slice(100, 132), slice(200, 232))
+# Retries without the waits (lsst-resources' own HTTP retries wait 1-3 s, doubling, by default).
+QUICK_RETRIES = {
+    "SPHEREX_ARCHIVE_BACKOFF": "0",
+    "LSST_HTTP_BACKOFF_MIN": "0.001",
+    "LSST_HTTP_BACKOFF_MAX": "0.002",
+}
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +199,7 @@ def test_a_file_changed_on_the_server_is_refused_by_name(archive_repo) -> None:
 
 def test_ingest_with_a_failing_file_reports_it_and_a_rerun_completes(archive, tmp_path: Path) -> None:
     server, files = archive
-    env = {**os.environ, "SPHEREX_ARCHIVE_RETRIES": "2", "SPHEREX_ARCHIVE_BACKOFF": "0.01"}
+    env = {**os.environ, "SPHEREX_ARCHIVE_RETRIES": "2", **QUICK_RETRIES}
     repo = make_repo(tmp_path / "repo")
     bad = files[0]
     server.inject(Fault("status", status=502, times=1000, path=Path(bad).name))
@@ -251,3 +257,52 @@ def test_anonymous_s3_mirror(archive_files, s3_server, tmp_path: Path) -> None:
     assert answer.returncode == 0, answer.stderr
     assert answer.stdout.strip() == f"s3://{bucket}/{irsa_path(first.name).removeprefix('ibe/data/spherex/')}"
     assert fits.getval(first, "NAXIS1", ext=1) == SIZE
+
+
+def _spectrum(
+    repo: str, catalogue: Path, output: Path, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [venv_script("spherex-spectrum"), repo, "--targets", str(catalogue), "--output", str(output)],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=600,
+    )  # fmt: skip
+
+
+def test_spectrum_through_the_archive_equals_the_local_one(archive, tmp_path: Path) -> None:
+    from astropy.table import Table
+
+    server, files = archive
+    local = SPHERExLevel2Image.read(str(server.root / files[0]))
+    ra, dec = local.wcs.pixel_to_world_values([100.2, 300.7, 410.0], [120.4, 250.1, 60.9])
+    catalogue = tmp_path / "targets.csv"
+    Table({"name": ["t1", "t2", "t3"], "ra": ra, "dec": dec}).write(catalogue, format="ascii.csv")
+    remote_repo, local_repo = make_repo(tmp_path / "remote"), make_repo(tmp_path / "local")
+    assert ingest_spherex(remote_repo, [server.url(f) for f in files], transfer="direct").ok
+    assert ingest_spherex(local_repo, [str(server.root / f) for f in files], transfer="symlink").ok
+    server.reset()
+    remote = _spectrum(remote_repo, catalogue, tmp_path / "remote-spectra")
+    assert remote.returncode == 0, remote.stderr
+    # Cutouts, not files: well under the bytes of the images measured.
+    assert server.bytes_sent() < 0.5 * sum((server.root / f).stat().st_size for f in files)
+    assert _spectrum(local_repo, catalogue, tmp_path / "local-spectra").returncode == 0
+    for name in ("t1", "t2", "t3"):
+        a = Table.read(tmp_path / "remote-spectra" / f"{name}.ecsv")
+        b = Table.read(tmp_path / "local-spectra" / f"{name}.ecsv")
+        assert len(a) == len(b) > 0
+        np.testing.assert_array_equal(a["flux"], b["flux"])
+
+    # An image the archive no longer serves: the run fails naming it, and leaves nothing behind.
+    server.inject(Fault("status", status=502, times=10_000, path=Path(files[0]).name))
+    with Butler(remote_repo) as butler:
+        before = set(butler.collections.query("*"))
+    failed = _spectrum(
+        remote_repo,
+        catalogue,
+        tmp_path / "again",
+        env={"SPHEREX_ARCHIVE_RETRIES": "2", **QUICK_RETRIES},
+    )
+    assert failed.returncode != 0
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: ") and server.url(files[0]) in last and "gave up reading bytes" in last
+    with Butler(remote_repo) as butler:
+        assert set(butler.collections.query("*")) == before

@@ -31,6 +31,7 @@ from lsst.resources import ResourcePath
 
 from .ingest.level2 import LEVEL2_DATASET_TYPE
 from .ingest.targets import TargetCatalogError, ingest_targets, read_targets
+from .spectrum_inputs import check_images_measured, prefetch_remote_headers
 from .spectrum_runs import SpectrumRuns, recover_spectrum_runs, write_versions
 
 SPECTROPHOTOMETRY_PIPELINE = "resource://spherex/pipelines/Spectrophotometry.yaml"
@@ -145,7 +146,9 @@ def measure_spectra(
                 f"No Level-2 image in {', '.join(inputs)} overlaps the sky pixel of any of the {len(table)} "
                 "target(s); nothing to measure"
             )
+        prefetch_remote_headers(run_butler, executor)
         quanta = executor.run(register_dataset_types=True, save_versions=False)
+        check_images_measured(run_butler, executor, output_run)
         write_versions(executor)
         runs.finish(
             butler,

@@ -129,14 +129,13 @@ def test_open_byte_ranges_reads_like_a_file(s3_repo) -> None:
         stream.read(10)
 
 
-@pytest.mark.parametrize("merge_bytes", [None, 0])
+@pytest.mark.parametrize("merge_bytes", [1024 * 1024, 0])
 def test_cutouts_of_many_targets_are_one_request_per_row_range_and_plane(
-    s3_repo, monkeypatch: pytest.MonkeyPatch, merge_bytes: int | None
+    s3_repo, monkeypatch: pytest.MonkeyPatch, merge_bytes: int
 ) -> None:
     from spherex.core.fits import file_reader
 
-    if merge_bytes is not None:
-        monkeypatch.setattr(file_reader, "REMOTE_MERGE_BYTES", merge_bytes)
+    monkeypatch.setattr(file_reader, "REMOTE_MERGE_BYTES", merge_bytes)
     local = fits.open(s3_repo.workdir / "sim" / "sim_exposure_000000_array_3.fits")
     data_id = {"instrument": "simulator", "exposure": 0, "detector": 3}
     # Twelve 11x11 boxes over rows 100-140 (one merged range of 40 rows: 80 KiB a plane, more than a
@@ -158,8 +157,8 @@ def test_cutouts_of_many_targets_are_one_request_per_row_range_and_plane(
             butler.get(ref, parameters={"slices": box})
     row_bytes = SIZE * 4
     gets = sorted(n for method, n in requests if method == "GET")
-    if merge_bytes is None:
-        # Rows 300 apart (600 KiB) cost less than a second request: per plane, one request for rows
+    if merge_bytes:
+        # Rows 300 apart (600 KiB) within a 1 MiB merge gap: per plane, one request for rows
         # 100-411, after the three header blocks.
         assert gets == sorted([DEFAULT_RANGE_BUFFER_SIZE] * 3 + [311 * row_bytes] * 3), requests
     else:

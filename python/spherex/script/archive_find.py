@@ -34,7 +34,7 @@ IRSA_TAP_URL = "https://irsa.ipac.caltech.edu/TAP"
 """IRSA's TAP service (`str`); ``SPHEREX_TAP_URL`` or ``--tap-url`` replace it."""
 
 IRSA_BASE_URL = "https://irsa.ipac.caltech.edu/"
-"""What ``a.uri`` is relative to (`str`)."""
+"""What ``a.uri`` is relative to (`str`); ``SPHEREX_IRSA_BASE_URL`` replaces it (a mirror, a proxy)."""
 
 IRSA_S3_BUCKET = "nasa-irsa-spherex"
 """IRSA's public mirror (`str`): ``ibe/data/spherex/<path>`` is ``s3://nasa-irsa-spherex/<path>``."""
@@ -147,9 +147,10 @@ def _run(service, url: str, adql: str) -> Table:  # type: ignore[no-untyped-def]
 
 def _files(rows: Table, s3: bool) -> Table:
     uris = [str(u) for u in rows["uri"]]
+    base = os.environ.get("SPHEREX_IRSA_BASE_URL") or IRSA_BASE_URL
+    base = base if base.endswith("/") else base + "/"
     urls = [
-        f"s3://{IRSA_S3_BUCKET}/{u.removeprefix(_S3_PREFIX)}" if s3 else IRSA_BASE_URL + u.lstrip("/")
-        for u in uris
+        f"s3://{IRSA_S3_BUCKET}/{u.removeprefix(_S3_PREFIX)}" if s3 else base + u.lstrip("/") for u in uris
     ]
     names = [Level2FileName.parse(u.rsplit("/", 1)[-1]) for u in uris]
     bands = [str(b).removeprefix("SPHEREx-") for b in rows["energy_bandpassname"]]

@@ -44,8 +44,9 @@ import urllib.request
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self
+
+from .servers import LoopbackServer, free_port
 
 IRSA_LEVEL2_PREFIX = "ibe/data/spherex/qr2/level2"
 """Where IRSA keeps QR2's Level-2 files under https://irsa.ipac.caltech.edu/ (`str`)."""
@@ -330,7 +331,7 @@ def _cutout_bytes(path: Path, ra: float, dec: float, size: int) -> bytes | None:
     return stream.getvalue()
 
 
-class ArchiveHttpServer:
+class ArchiveHttpServer(LoopbackServer):
     """The archive server (this module's `main`) as a child process on a free port of 127.0.0.1.
 
     Parameters
@@ -348,14 +349,6 @@ class ArchiveHttpServer:
         self.port = 0
         self._process: subprocess.Popen | None = None
 
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     @property
     def base_url(self) -> str:
         """``http://127.0.0.1:PORT`` (`str`)."""
@@ -367,8 +360,6 @@ class ArchiveHttpServer:
 
     def start(self) -> Self:
         """Start the server and wait until it answers; returns it."""
-        from .servers import free_port
-
         root = str(Path(__file__).resolve().parent.parent)
         env = {
             **os.environ,

@@ -15,7 +15,7 @@ install, which the fixtures turn into a skip.
 
 from __future__ import annotations
 
-__all__ = ["MotoS3Server", "PostgresServer", "ServerUnavailableError", "free_port"]
+__all__ = ["LoopbackServer", "MotoS3Server", "PostgresServer", "ServerUnavailableError", "free_port"]
 
 import contextlib
 import os
@@ -36,6 +36,24 @@ from typing import Self
 import yaml
 
 _START_TIMEOUT = 60.0
+
+
+class LoopbackServer:
+    """A server started by `start` and stopped by `stop`; as a context manager, for its block."""
+
+    def start(self) -> Self:  # pragma: no cover - each server's own
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - each server's own
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
 
 
 class ServerUnavailableError(RuntimeError):
@@ -75,7 +93,7 @@ def _find_postgres_bindir() -> Path:
     )
 
 
-class PostgresServer:
+class PostgresServer(LoopbackServer):
     """A private PostgreSQL cluster (``initdb`` + ``pg_ctl``) listening only on 127.0.0.1.
 
     Parameters
@@ -101,14 +119,6 @@ class PostgresServer:
         self._os_user = os_user if os.geteuid() == 0 else None
         self._workdir: Path | None = None
         self._started = False
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def datadir(self) -> Path:
@@ -310,7 +320,7 @@ class PostgresServer:
             self._workdir = None
 
 
-class MotoS3Server:
+class MotoS3Server(LoopbackServer):
     """An S3 endpoint on 127.0.0.1: ``moto_server`` (``pip install 'moto[server]'``) as a child process.
 
     Its request log (one line per HTTP request) is kept in a file, see `request_log`.
@@ -332,14 +342,6 @@ class MotoS3Server:
         # moto accepts any keys; real ones would come from the same variables or ~/.aws/credentials.
         self._access_key = "spherex-test-" + secrets.token_hex(4)
         self._secret_key = secrets.token_urlsafe(24)
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     @property
     def endpoint_url(self) -> str:

@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from astropy.table import Table
+from photutils.psf import ImagePSF, PSFPhotometry, SourceGrouper
 from scipy.ndimage import convolve1d
 
 from spherex.core import SPHERExLevel2Image, mjy_per_sr_to_microjansky, pixel_solid_angle
 from spherex.simulator.deep_field import deep_field_sources, simulate_deep_field, targets_table
 from spherex.tasks import ForcedSpectrophotometryTask
-
-photutils_psf = pytest.importorskip("photutils.psf")
 
 RA, DEC, SIZE, SOURCES, NEIGHBOURS, SEED = 150.0, 2.0, 96, 6, 6, 31
 
@@ -52,12 +51,12 @@ def photutils_flux(image: SPHERExLevel2Image, row, positions: np.ndarray, half: 
     box = np.ones(oversampling + 1)
     box[[0, -1]] = 0.5
     plane = convolve1d(convolve1d(plane, box, axis=0, mode="constant"), box, axis=1, mode="constant")
-    model = photutils_psf.ImagePSF(plane / plane.sum() * oversampling**2, oversampling=oversampling)
+    model = ImagePSF(plane / plane.sum() * oversampling**2, oversampling=oversampling)
     model.x_0.fixed = model.y_0.fixed = True
     near = np.hypot(positions[:, 0] - x, positions[:, 1] - y) < 2 * half
     init = Table({"x_0": positions[near, 0], "y_0": positions[near, 1], "flux": np.full(near.sum(), 1.0)})
-    photometry = photutils_psf.PSFPhotometry(
-        model, (2 * half + 1, 2 * half + 1), grouper=photutils_psf.SourceGrouper(min_separation=2 * half)
+    photometry = PSFPhotometry(
+        model, (2 * half + 1, 2 * half + 1), grouper=SourceGrouper(min_separation=2 * half)
     )
     background = float(row["background"])
     data = np.asarray(image.data, dtype=float) - np.asarray(image.zodi, dtype=float) - background

@@ -48,9 +48,9 @@ LEVEL2_PIPELINE_VERSION = "6.4+psffix1"
 file whose PSF zone labels are right, as the simulator's are)."""
 
 LVF_CURVATURE = 0.03
-"""Fraction of a band's (log) wavelength range by which an iso-wavelength contour bows between the centre
-and the edges of an array (made up: IRSA's introductory SPHEREx notebook shows curved contours without a
-figure we could take)."""
+"""Fraction of a band's (log) wavelength range by which the middle iso-wavelength contour bows between the
+centre and the edges of an array (made up: IRSA gives the wavelength as a 2-d table, WCS-WAVE, not as a
+function of the row, but no curvature we could take)."""
 
 _SMALL_SLEWS = 4
 
@@ -189,11 +189,14 @@ def make_level2_image(
 def lvf_wavelength(detector: int, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
     """Return the central wavelength of an array's linear variable filter across the array.
 
-    SPHEREx's LVFs keep a constant resolving power R = lambda / delta lambda along the dispersion axis (y),
-    so the wavelength is log-linear in y: it falls from the band's longest wavelength on the bottom row to
-    its shortest on the top row, by the same factor each pixel.  Iso-wavelength contours are not rows but
-    arcs (IRSA's introductory notebook shows them curved), bowing by `LVF_CURVATURE` of the band between
-    the middle and the sides of the array, so that the range stays that of the band.
+    IRSA's data-product page: each array sits behind linear variable filters "with a band center that
+    varies along one axis of the array", of one resolving power per band (R = 39-41 in bands 1-3, 35, 112,
+    128).  A constant R = lambda / delta lambda along that axis (y) makes the wavelength log-linear in y:
+    it falls from the band's longest wavelength on the bottom row to its shortest on the top row, by the
+    same factor each pixel.  Iso-wavelength contours are not rows but arcs (why IRSA's WCS-WAVE table is
+    2-d), bowing by up to `LVF_CURVATURE` of the band
+    between the middle and the sides of the array; the bow fades toward the first and last rows, so
+    that every column, the middle one too, sees the whole band.
 
     Parameters
     ----------
@@ -209,7 +212,8 @@ def lvf_wavelength(detector: int, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
     """
     info = get_detector(detector)
     cx = np.asarray(fx, dtype=float) - 0.5
-    along = (1.0 - LVF_CURVATURE) * np.asarray(fy, dtype=float) + LVF_CURVATURE * (1.0 - 4.0 * cx**2)
+    fy = np.asarray(fy, dtype=float)
+    along = fy + LVF_CURVATURE * (1.0 - 4.0 * cx**2) * 4.0 * fy * (1.0 - fy)
     return info.lmax * (info.lmin / info.lmax) ** along
 
 

@@ -1,7 +1,8 @@
 """Forced measurements per second: the pipeline against the script it replaces, on three kinds of storage.
 
-    python benchmarks/bench_spectra.py [--quick] [--storage warm|cold|s3|all] [--exposures 2]
+    python benchmarks/bench_spectra.py [--quick] [--storage warm|cold|s3|all|none] [--exposures 2]
         [--size 2040] [--targets 400] [--latency 0.03] [--bandwidth BYTES_PER_S]
+        [--joint-size 512] [--joint-sources 200] [--joint-repeat 3]
 
 Simulates ``exposures`` x 6 Level-2 images (2040 x 2040 by default).  On each kind of storage:
 
@@ -26,6 +27,15 @@ them at random pixels of every image), each contender starting with nothing pars
 Prints each contender's seconds, the ratio (a)/(b) with its goal (warm >= 1x, cold >= 3x, s3 >= 10x),
 and each contender's cost fitted as fixed + per image + per measurement over the three layouts, which
 says at what size the pipeline wins.  ``--quick`` (1 exposure, 200 targets) takes a few minutes.
+
+Then the cost of blends (issue 22 point 6): the CPU per measurement of joint fits on a crowded field
+against today's single-source fits on an isolated one, in the same run (goal <= 1.5x).  Both fields are
+simulated by ``spherex-simulate --deep-field`` (3 exposures, all six arrays of ``--joint-size`` pixels):
+the isolated one with ``--joint-sources`` grid sources, the crowded one with half as many, each with a
+neighbour 0.5-3 pixels away (``--deep-field-neighbours``), so both measure the same number of targets
+and every crowded target is fitted with its neighbour.  `ForcedSpectrophotometryTask.run` measures each
+image read whole beforehand (reading is not timed: it is the same for both); the best of
+``--joint-repeat`` runs is kept.  ``--storage none`` runs this part alone (about a minute).
 """
 
 from __future__ import annotations
@@ -46,8 +56,10 @@ from astropy.wcs import WCS
 from lsst.daf.butler import Butler
 
 from spectra_storage import drop_page_cache, local_repo, read_whole, s3_repo, warm_page_cache
+from spherex.core import SPHERExLevel2Image
 from spherex.core.fits.layout import clear_layout_cache
 from spherex.script.spectrum import measure_spectra
+from spherex.simulator.deep_field import deep_field_sources, simulate_deep_field, targets_table
 from spherex.simulator.level2 import simulate_level2
 from spherex.tasks import ForcedSpectrophotometryTask
 from spherex.tasks.catalogue_cache import TARGET_CATALOGUES
@@ -177,6 +189,46 @@ def bench_storage(storage: str, work: Path, files: list[Path], args: argparse.Na
     return rows
 
 
+def fit_cpu_per_measurement(
+    images: list[SPHERExLevel2Image], catalogue: Table, repeat: int
+) -> tuple[float, int]:
+    """Return the best CPU seconds per measurement of the task over images in memory, and the count."""
+    task = ForcedSpectrophotometryTask()
+    best, count = float("inf"), 0
+    for _ in range(repeat):
+        start = time.process_time()
+        count = sum(len(task.run(image, [catalogue], 0, 0).measurements) for image in images)
+        best = min(best, (time.process_time() - start) / max(count, 1))
+    return best, count
+
+
+def deep_field_images(work: Path, size: int, sources: int, neighbours: int) -> tuple[list, Table]:
+    """Simulate a deep field (3 exposures); return its images, read whole, and its full catalogue."""
+    ra, dec, seed = 150.0, 2.0, 7
+    name = f"deep-{size}-{sources}-{neighbours}"
+    simulate_deep_field(
+        work / name, ra, dec, steps=1, sources=sources, size=size, seed=seed, neighbours=neighbours
+    )
+    images = [SPHERExLevel2Image.read(path) for path in sorted((work / name).glob("*.fits"))]
+    return images, targets_table(deep_field_sources(ra, dec, sources, size, seed, neighbours))
+
+
+def bench_joint_fit(work: Path, args: argparse.Namespace) -> float:
+    """Print the CPU per measurement of joint fits (crowded field) over single fits (isolated field)."""
+    half = args.joint_sources // 2
+    isolated = deep_field_images(work, args.joint_size, args.joint_sources, 0)
+    crowded = deep_field_images(work, args.joint_size, half, args.joint_sources - half)
+    single, n_single = fit_cpu_per_measurement(*isolated, args.joint_repeat)
+    joint, n_joint = fit_cpu_per_measurement(*crowded, args.joint_repeat)
+    for label, count, cpu in (
+        ("isolated field, single-source fits", n_single, single),
+        ("crowded field, joint fits", n_joint, joint),
+    ):
+        print(f"[blends] {label}: {count} measurements, {cpu * 1e6:.0f} us CPU each")
+    print(f"[blends] ratio crowded / isolated: {joint / single:.2f} (goal <= 1.5)")
+    return joint / single
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -185,11 +237,14 @@ def main() -> None:
     parser.add_argument("--exposures", type=int, default=2)
     parser.add_argument("--size", type=int, default=2040)
     parser.add_argument("--targets", type=int, default=400)
-    parser.add_argument("--storage", choices=["warm", "cold", "s3", "all"], default="all")
+    parser.add_argument("--storage", choices=["warm", "cold", "s3", "all", "none"], default="all")
     parser.add_argument("--latency", type=float, default=0.03, help="seconds per S3 request (default 0.03)")
     parser.add_argument(
         "--bandwidth", type=float, default=50e6, help="S3 bytes/s of a response (default 50e6)"
     )
+    parser.add_argument("--joint-size", type=int, default=512, help="pixels per side of the blend fields")
+    parser.add_argument("--joint-sources", type=int, default=200, help="targets of each blend field")
+    parser.add_argument("--joint-repeat", type=int, default=3, help="runs of each fit (best kept)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the files here (default: temporary)")
     args = parser.parse_args()
     if args.quick:
@@ -197,6 +252,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
+        if args.storage == "none":
+            bench_joint_fit(work, args)
+            return
         files_dir = work / f"l2-{args.exposures}x{args.size}"
         if not files_dir.exists():
             t0 = time.perf_counter()
@@ -216,6 +274,7 @@ def main() -> None:
                 print("[cold] skipped: this system has no posix_fadvise to drop the page cache")
                 continue
             bench_storage(storage, work, files, args)
+        bench_joint_fit(work, args)
 
 
 if __name__ == "__main__":

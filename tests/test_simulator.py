@@ -22,12 +22,14 @@ from spherex.core import LEVEL2_FLAG_BITS, SPHERExImage
 from spherex.instrument.detectors import DETECTORS
 from spherex.simulator import (
     CADENCE_S,
+    EXPOSURE_SPAN_S,
     EXPTIME_S,
     FIELD_SPAN_DEG,
     Pointing,
     SkyModel,
     StarField,
     array_wcs,
+    count_rate_calibration,
     dark_filename,
     detector_model,
     exposure_pointing,
@@ -36,6 +38,7 @@ from spherex.simulator import (
     raw_filename,
     render_point_sources,
     simulate,
+    zodiacal_surface_brightness,
 )
 from spherex.simulator.cli import main
 
@@ -149,10 +152,11 @@ def test_raw_headers(simulated: Path) -> None:
     assert header["DETECTOR"] == 5
     assert header["DATE-OBS"] == "2025-05-01T00:02:30.000"
     assert header["MJD-OBS"] == pytest.approx(start.mjd, abs=1e-9)
-    assert header["EXPTIME"] == EXPTIME_S == 113.6
+    # As IRSA's real headers: 113.58 s of integration within 118.19 s from start to end.
+    assert header["EXPTIME"] == EXPTIME_S == 113.5826
     duration = Time(header["DATE-END"], scale="utc") - Time(header["DATE-OBS"], scale="utc")
-    assert duration.sec == pytest.approx(EXPTIME_S, abs=1e-6)
-    assert (header["MJD-END"] - header["MJD-OBS"]) * 86400.0 == pytest.approx(EXPTIME_S, abs=1e-3)
+    assert duration.sec == pytest.approx(EXPOSURE_SPAN_S, abs=1e-6) == 118.19
+    assert (header["MJD-END"] - header["MJD-OBS"]) * 86400.0 == pytest.approx(118.19, abs=1e-3)
     assert header["GROUPID"] == 202518
     assert header["GROUPNAM"] == "SIM_2025W18"
     pointing = exposure_pointing(1, SEED)
@@ -375,15 +379,18 @@ def test_raw_minus_dark_is_sky_plus_sources(simulated: Path) -> None:
         assert np.all(np.abs(residual[hot]) < 5 * sigma[hot])
 
 
-def test_sky_background_rises_with_band(simulated: Path) -> None:
+def test_sky_background_is_darkest_near_3_5_micron(simulated: Path) -> None:
+    """Zodiacal light (MJy/sr) falls from band 1 to band 4 (scattered sunlight), rises to band 6 (thermal)."""
     levels = []
     for detector in range(1, 7):
         raw, dark = read(simulated, 0, detector)
         clean = ~raw.flag_mask("HOT", "COLD", "NONFUNC", "SOURCE")
-        levels.append(np.median((raw.data - dark.data)[clean]))
-    assert all(a < b for a, b in zip(levels[:3], levels[1:3], strict=False))
-    assert all(a < b for a, b in zip(levels[3:], levels[4:], strict=False))
-    assert all(level > 0.1 for level in levels)
+        levels.append(np.median((raw.data - dark.data)[clean]) * count_rate_calibration(detector))
+    assert all(a > b for a, b in zip(levels[:4], levels[1:4], strict=False)), levels
+    assert all(a < b for a, b in zip(levels[3:], levels[4:], strict=False)), levels
+    assert all(0.04 < level < 1.0 for level in levels), levels
+    wavelength = np.linspace(0.75, 5.0, 426)
+    assert 3.2 < wavelength[np.argmin(zodiacal_surface_brightness(wavelength))] < 3.8
 
 
 def test_variance_matches_pixel_scatter(simulated: Path) -> None:

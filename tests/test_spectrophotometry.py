@@ -32,10 +32,12 @@ SECTION = "## Spectra from the repository"
 
 
 def readme_commands() -> list[str]:
-    """Return the command lines of the first ``bash`` block of the README section, as written."""
+    """Return the command lines of the README section's workflow (its ``bash`` block that simulates)."""
     text = README.read_text()
     section = text[text.index(SECTION) :]
-    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    section = section[: section.index("\n## ", 1)]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    block = next(block for block in blocks if "spherex-simulate" in block)
     lines = []
     for line in block.replace("\\\n", " ").splitlines():
         line = line.split(" #")[0].strip()
@@ -285,9 +287,11 @@ def test_measurement_reads_only_cutouts_and_matches_the_whole_image(workflow: di
         shape = butler.get(ref.makeComponentRef("wcs")).array_shape
     assert len(by_cutout) == np.sum((truth["exposure"] == exposure) & (truth["detector"] == detector)) > 0
     assert RecordingHandle.calls[0] == ("wcs", None)
-    for component, parameters in RecordingHandle.calls[1:]:
-        assert component is None
-        rows, columns = parameters["slices"]
+    # Then cutouts only: one `cutouts` read of boxes (one per tile holding targets), each a small part.
+    assert [component for component, _ in RecordingHandle.calls[1:]] == ["cutouts"]
+    boxes = RecordingHandle.calls[1][1]["boxes"]
+    assert boxes
+    for rows, columns in boxes:
         assert (rows.stop - rows.start) * (columns.stop - columns.start) < 0.1 * shape[0] * shape[1]
     np.testing.assert_allclose(by_cutout["flux"], whole["flux"], rtol=1e-9)
     np.testing.assert_allclose(by_cutout["flux_err"], whole["flux_err"], rtol=1e-9)

@@ -107,27 +107,36 @@ def test_reference_sources_are_fitted_but_not_reported(crowded: dict) -> None:
 
 
 def test_a_moving_target_is_measured_where_it_is(crowded: dict) -> None:
-    """A catalogue position of epoch 2015 with a proper motion that carries it onto the source by the
-    survey: measured unbiased at the moved position, and badly biased without the motion."""
+    """1 arcsec/yr from Gaia's epoch (J2016.0) to the survey: measured unbiased (mean pull within +-0.2) at
+    the moved position, and badly biased without the motion.
+
+    On SPHEREx's 6.15 arcsec pixels such a star moves ~1.5 pixels by the survey (2025); these 96-pixel
+    arrays have pixels 21 times larger, so the motion is scaled by the same factor to move the target
+    as many pixels as on the real arrays (a literal 1 arcsec/yr would be a 0.07-pixel shift here, too
+    small to bias anything).  It moves at 30 degrees east of north, so that both pmra and pmdec count.
+    """
     sources = crowded["sources"]
     catalogue = targets_table(sources)
     files = sorted((crowded["work"] / "field").glob("*.fits"))
     mjd = float(np.mean([fits.getheader(path, "IMAGE")["MJD-AVG"] for path in files]))
-    years = (mjd - 57023.0) / 365.25  # MJD 57023 = J2015.0
-    # One pixel (the small arrays' pixel: 6.15 arcsec x 2040 / 96) over the years: the size on these
-    # arrays of 1 arcsec/yr over ~6 years on SPHEREx's own 6.15 arcsec pixels.
-    pmdec = 6.15 * 2040 / SIZE / years * 1000.0  # mas/yr
+    years = (mjd - 57388.0) / 365.25  # MJD 57388 = J2016.0
+    speed = 1000.0 * (2040 / SIZE)  # mas/yr: 1 arcsec/yr in real pixels per year
+    pmra, pmdec = speed * np.sin(np.radians(30.0)), speed * np.cos(np.radians(30.0))
     moving = sources[1].name
     row = list(catalogue["name"]).index(moving)
+    assert 1.4 <= speed * years / 1000.0 / (6.15 * 2040 / SIZE) <= 1.7, "the motion is ~1.5 pixels"
     catalogue["pmra"] = np.zeros(len(catalogue))
     catalogue["pmdec"] = np.zeros(len(catalogue))
-    catalogue["epoch"] = np.full(len(catalogue), 2015.0)
-    catalogue["pmdec"][row] = pmdec
+    catalogue["epoch"] = np.full(len(catalogue), 2016.0)
+    catalogue["pmra"][row], catalogue["pmdec"][row] = pmra, pmdec
     catalogue["dec"][row] -= pmdec * years / 3.6e6
+    catalogue["ra"][row] -= pmra * years / 3.6e6 / np.cos(np.radians(sources[1].dec))
     moved = spectra_of(crowded, catalogue, "moving")[moving]
     assert abs(float(np.mean(pulls(moved)))) <= 0.2, np.mean(pulls(moved))
-    np.testing.assert_allclose(moved["dec"], sources[1].dec, atol=0.02 * 6.15 * 2040 / SIZE / 3600)
-    catalogue["pmdec"][row] = 0.0
+    pixel_deg = 6.15 * 2040 / SIZE / 3600
+    np.testing.assert_allclose(moved["dec"], sources[1].dec, atol=0.02 * pixel_deg)
+    np.testing.assert_allclose(moved["ra"], sources[1].ra, atol=0.02 * pixel_deg / np.cos(np.radians(DEC)))
+    catalogue["pmra"][row] = catalogue["pmdec"][row] = 0.0
     still = spectra_of(crowded, catalogue, "still")[moving]
     assert float(np.mean(pulls(still))) < -5
 

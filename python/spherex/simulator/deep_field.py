@@ -33,10 +33,10 @@ from lsst.daf.butler.progress import Progress
 from ..instrument.detectors import ARRAY_SIZE, DETECTORS, get_detector
 from ..instrument.level2_files import exposure_id_from_obsid, level2_filename
 from .crowded_field import neighbour_sources
-from .level2 import _CALIBRATION, LEVEL2_VERSION, make_level2_image, simulated_obsid
+from .level2 import LEVEL2_VERSION, make_level2_image, simulated_obsid
 from .pointing import deep_field_pointing, pixel_scale_deg
 from .simulate import SimulationOutputError, _prepare_output_directory
-from .sky_model import SkyModel
+from .sky_model import SkyModel, count_rate_calibration
 from .source_rendering import render_sources, truth_table
 from .spectra import SimulatedSource, make_source_spectra
 
@@ -271,7 +271,7 @@ def simulate_deep_field(
             field,
             exposure=exposure_id_from_obsid(obs_id),
             detector=detector,
-            electrons_per_unit=pointing.exptime / _CALIBRATION,
+            electrons_per_unit=pointing.exptime / count_rate_calibration(detector),
             rng=np.random.default_rng([seed, _SOURCE_NOISE_STREAM, exposure, detector]),
         )
         path = outdir / level2_filename(obs_id, detector, version, processing_date)

@@ -12,6 +12,8 @@ __all__ = [
     "LEVEL2_PIPELINE_VERSION",
     "LEVEL2_PSF_OVERSAMPLING",
     "LEVEL2_VERSION",
+    "LVF_CURVATURE",
+    "lvf_wavelength",
     "make_level2_image",
     "simulate_level2",
     "simulated_obsid",
@@ -30,10 +32,10 @@ from ..core import Level2PSF, SpectralLookup, SPHERExLevel2Image
 from ..instrument.detectors import ARRAY_SIZE, DETECTORS, get_detector
 from ..instrument.level2_files import level2_filename
 from .detector_model import detector_model
-from .pointing import Pointing, exposure_pointing, planning_period
+from .pointing import Pointing, exposure_pointing, pixel_scale_deg, planning_period
 from .psf_zones import zone_psf_cube
 from .simulate import _prepare_output_directory, make_array_images
-from .sky_model import SkyModel, psf_sigma_pixels
+from .sky_model import SkyModel, count_rate_calibration, psf_sigma_pixels
 
 LEVEL2_VERSION = 20
 """Pipeline version written into simulated file names (``l2b-v20``)."""
@@ -45,8 +47,11 @@ LEVEL2_PIPELINE_VERSION = "6.4+psffix1"
 """PRIMARY ``VERSION`` of simulated files: that of the l2b-v20 cutout IRSA's PSF tutorial prints (a re-issued
 file whose PSF zone labels are right, as the simulator's are)."""
 
-# MJy/sr per electron/s: puts the simulated zodiacal light near the ~0.1-1 MJy/sr of real images.
-_CALIBRATION = 0.02
+LVF_CURVATURE = 0.03
+"""Fraction of a band's (log) wavelength range by which the middle iso-wavelength contour bows between the
+centre and the edges of an array (made up: IRSA gives the wavelength as a 2-d table, WCS-WAVE, not as a
+function of the row, but no curvature we could take)."""
+
 _SMALL_SLEWS = 4
 
 
@@ -115,17 +120,14 @@ def make_level2_image(
     pointing = exposure_pointing(exposure, seed) if pointing is None else pointing
     raw, dark = make_array_images(exposure, detector, size=size, seed=seed, pointing=pointing)
     response = detector_model(detector, size, seed).response
-    zodi = (response * SkyModel(seed, size).background(raw.wcs, detector) * _CALIBRATION).astype(np.float32)
-    data = ((np.asarray(raw.data) - np.asarray(dark.data)) * _CALIBRATION).astype(np.float32)
-    variance = (np.asarray(raw.uncertainty.array) + np.asarray(dark.uncertainty.array)) * _CALIBRATION**2
+    calibration = count_rate_calibration(detector)
+    zodi = (response * SkyModel(seed, size).background(raw.wcs, detector) * calibration).astype(np.float32)
+    data = ((np.asarray(raw.data) - np.asarray(dark.data)) * calibration).astype(np.float32)
+    variance = (np.asarray(raw.uncertainty.array) + np.asarray(dark.uncertainty.array)) * calibration**2
 
     nodes = np.round(np.linspace(1, size, wave_grid))
     gx, gy = np.meshgrid(nodes, nodes)
-    # The filter's wavelength falls from the bottom row to the top, with slightly curved contours.
-    # 1% of the band is curvature across the rows, so that the range stays lmin-lmax.
-    fy = (gy - 1) / (size - 1)
-    cx = (gx - (size + 1) / 2) / (size - 1)
-    wavelength = info.lmax - (info.lmax - info.lmin) * (0.99 * fy + 0.01 * (1 - 4 * cx**2))
+    wavelength = lvf_wavelength(detector, (gx - 1) / (size - 1), (gy - 1) / (size - 1))
     lookup = SpectralLookup(nodes, nodes, np.stack([wavelength, wavelength / info.resolving_power], axis=-1))
 
     sigma = psf_sigma_pixels(detector, pointing.jitter) * LEVEL2_PSF_OVERSAMPLING
@@ -154,6 +156,7 @@ def make_level2_image(
     psf = dataclasses.replace(psf, cube=zones)
 
     begin, end = pointing.start, pointing.end
+    pixel_arcsec = pixel_scale_deg(size) * 3600.0
     meta = [
         ("VERSION", LEVEL2_PIPELINE_VERSION, "Pipeline version"),
         ("TELESCOP", "SPHEREx", "Telescope"),
@@ -165,7 +168,8 @@ def make_level2_image(
         ("MJD-END", float(end.mjd), "[d] End of the exposure"),
         ("DATE-BEG", begin.isot, "Start of the exposure"),
         ("XPOSURE", pointing.exptime, "[s] Integration time"),
-        ("PSF_FWHM", float(2.3548 * sigma / LEVEL2_PSF_OVERSAMPLING * 6.15), "[arcsec] PSF FWHM"),
+        # In arcsec of this array's pixels (98 arcsec on a 128-pixel array), whose sampling the PSF keeps.
+        ("PSF_FWHM", float(2.3548 * sigma / LEVEL2_PSF_OVERSAMPLING * pixel_arcsec), "[arcsec] PSF FWHM"),
         ("SIMSEED", seed, "Simulator seed: this file is simulated"),
     ]
     return SPHERExLevel2Image(
@@ -180,6 +184,37 @@ def make_level2_image(
         psf_model=psf,
         spectral_lookup=lookup,
     )
+
+
+def lvf_wavelength(detector: int, fx: np.ndarray, fy: np.ndarray) -> np.ndarray:
+    """Return the central wavelength of an array's linear variable filter across the array.
+
+    IRSA's data-product page: each array sits behind linear variable filters "with a band center that
+    varies along one axis of the array", of one resolving power per band (R = 39-41 in bands 1-3, 35, 112,
+    128).  A constant R = lambda / delta lambda along that axis (y) makes the wavelength log-linear in y:
+    it falls from the band's longest wavelength on the bottom row to its shortest on the top row, by the
+    same factor each pixel.  Iso-wavelength contours are not rows but arcs (why IRSA's WCS-WAVE table is
+    2-d), bowing by up to `LVF_CURVATURE` of the band
+    between the middle and the sides of the array; the bow fades toward the first and last rows, so
+    that every column, the middle one too, sees the whole band.
+
+    Parameters
+    ----------
+    detector : `int`
+        Detector id, 1-6.
+    fx, fy : `numpy.ndarray`
+        Positions as fractions of the array, 0 (first column or row) to 1 (last).
+
+    Returns
+    -------
+    wavelength : `numpy.ndarray`
+        Micron, from ``lmin`` to ``lmax`` of the band.
+    """
+    info = get_detector(detector)
+    cx = np.asarray(fx, dtype=float) - 0.5
+    fy = np.asarray(fy, dtype=float)
+    along = fy + LVF_CURVATURE * (1.0 - 4.0 * cx**2) * 4.0 * fy * (1.0 - fy)
+    return info.lmax * (info.lmin / info.lmax) ** along
 
 
 def simulate_level2(

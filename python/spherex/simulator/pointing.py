@@ -10,6 +10,7 @@ from __future__ import annotations
 
 __all__ = [
     "CADENCE_S",
+    "EXPOSURE_SPAN_S",
     "EXPTIME_S",
     "FIELD_SPAN_DEG",
     "POINTING_ERROR_ARCSEC",
@@ -32,8 +33,14 @@ from astropy.wcs import WCS
 from ..instrument.detectors import ARRAY_SIZE, PIXEL_SCALE_ARCSEC, get_detector
 from .celestial import ECLIPTIC_TO_ICRS, local_east_north, position_angle_of, radec_to_vector, vector_to_radec
 
-EXPTIME_S = 113.6
-"""Integration time of one SPHEREx exposure, seconds."""
+EXPTIME_S = 113.5826
+"""Integration time of one SPHEREx exposure, seconds (``XPOSURE`` of IRSA's real Level-2 headers, our
+tests/data fixtures)."""
+
+EXPOSURE_SPAN_S = 118.19
+"""Time from the start to the end of one exposure, seconds: ``MJD-END - MJD-BEG`` of the same real headers
+(60815.1248247288 - 60815.1234567890 d), longer than the integration by the frames read before and after
+the samples that count."""
 
 CADENCE_S = 150.0
 """Time between the starts of consecutive simulated exposures, seconds (integration plus slew)."""
@@ -57,7 +64,8 @@ POINTING_ERROR_ARCSEC = 10.0
 """RMS difference between the commanded and the achieved boresight, per axis, arcsec."""
 
 _SCAN_PRECESSION_DEG_PER_DAY = 360.0 / 365.25
-_JITTER_RANGE_ARCSEC = (0.5, 2.0)
+_JITTER_RANGE_ARCSEC = (0.3, 1.0)
+"""RMS pointing jitter per axis, arcsec (made up: small enough to leave the PSF of IRSA's headers)."""
 _POINTING_STREAM = 1
 """Random-stream id that separates pointing draws from the other draws made from the same seed."""
 
@@ -81,6 +89,8 @@ class Pointing:
         The scan runs along +y.
     jitter : `float`
         RMS pointing jitter during the integration, per axis, arcsec.
+    span : `float`, optional
+        Seconds from the start to the end of the exposure (`EXPOSURE_SPAN_S`), the integration within.
     """
 
     exposure: int
@@ -90,11 +100,12 @@ class Pointing:
     dec: float
     roll: float
     jitter: float
+    span: float = EXPOSURE_SPAN_S
 
     @property
     def end(self) -> Time:
-        """End of the integration (UTC)."""
-        return self.start + TimeDelta(self.exptime, format="sec")
+        """End of the exposure (UTC): ``span`` after its start, as ``MJD-END`` of IRSA's headers."""
+        return self.start + TimeDelta(self.span, format="sec")
 
 
 def pixel_scale_deg(size: int) -> float:
@@ -231,6 +242,7 @@ def deep_field_pointing(
         dec=float(bore_dec),
         roll=position_angle_of(boresight, y_axis),
         jitter=base.jitter,
+        span=base.span,
     )
 
 

@@ -3,8 +3,9 @@
 Real SPHEREx PSFs change across each array (IRSA's files carry 11 x 11 zones).  The simulated zones are
 elliptical Gaussians whose width, elongation and orientation vary smoothly with the zone centre (made
 up, as a stand-in for the measured PSFs), so that photometry with the PSF of the wrong zone is visibly
-wrong: in an 11 x 11 grid the fraction of light in the central pixel differs by 4-6% between
-neighbouring zones along x and by 0.5-3% along y, and by a factor of 1.8 between opposite corners.
+wrong.  With a PSF about one pixel wide (IRSA's PSF_FWHM) the pixel sets most of each stamp, so a wrong
+zone misreads a flux by ~1% (the transposed zone of IRSA's header error, or the next zone along x, in
+an 11 x 11 grid on band 2), against IRSA's up to 5% with the real PSFs and their wings.
 """
 
 from __future__ import annotations

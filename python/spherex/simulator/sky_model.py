@@ -14,9 +14,11 @@ __all__ = [
     "STARS_PER_PIXEL",
     "SkyModel",
     "StarField",
+    "count_rate_calibration",
     "psf_sigma_pixels",
     "render_point_sources",
     "zodiacal_brightness",
+    "zodiacal_surface_brightness",
 ]
 
 import math
@@ -48,15 +50,32 @@ _COUNT_SLOPE = 1.5
 _SPECTRAL_SLOPE_RANGE = (-2.0, 0.5)
 """Range of power-law slopes of the stars' count-rate spectra, per unit of band centre wavelength."""
 
-_ZODI_AT_1_MICRON = 0.55
-"""Zodiacal count rate per pixel on the ecliptic at 1 micron, electron/s."""
-
-_ZODI_SPECTRAL_SLOPE = 0.9
-_ZODI_POLE_FRACTION = 0.3
+# Zodiacal light in MJy/sr: sunlight scattered by interplanetary dust (solar colour, a 5800 K black body)
+# plus the dust's own thermal emission (a 286 K black body, the dust temperature at 1 AU of the DIRBE
+# model, Kelsall et al. 1998, ApJ 508, 44).  In I_nu the scattered part falls beyond ~1 micron and the
+# thermal part rises steeply toward 5 micron, so the sum has its minimum near 3.5 micron, where the
+# near-infrared sky is darkest.  The two amplitudes on the ecliptic (0.6 MJy/sr of scattered light at
+# 1 micron, 0.9 MJy/sr of thermal emission at 5 micron) and the fall to 0.4 of the ecliptic level at the
+# poles are made up, chosen so that the levels span the ~0.1-1 MJy/sr of real SPHEREx ZODI planes.
+_ZODI_SCATTERED_AT_1_MICRON = 0.6
+_ZODI_THERMAL_AT_5_MICRON = 0.9
+_SUN_TEMPERATURE_K = 5800.0
+_DUST_TEMPERATURE_K = 286.0
+_ZODI_POLE_FRACTION = 0.4
 _ZODI_SCALE_HEIGHT_DEG = 25.0
 
+# Photometric calibration: a 20 cm aperture (SPHEREx's), a made-up end-to-end efficiency of 0.5, and
+# the solid angle of a real 6.15 arcsec pixel.  A pixel seeing I_nu collects I_nu * Omega * A * eta /
+# (h * R) photons a second through a filter of resolving power R.
 _TELESCOPE_APERTURE_M = 0.2
-_OPTICS_FWHM_PIXELS = 1.5
+_EFFICIENCY = 0.5
+_PLANCK = 6.62607015e-34
+
+# PSF: the optics' blur, the diffraction limit at the band centre and the pointing jitter, in quadrature.
+# 4.0 arcsec of optical blur reproduces the PSF_FWHM of IRSA's real headers (our tests/data fixtures:
+# 6.06 arcsec on a D5 QR2 image, 6.56 arcsec on a D6 QR1 image, both with 6.15 arcsec pixels) with the
+# simulator's typical jitter; that the blur is the same in the short-wavelength bands is made up.
+_OPTICS_FWHM_ARCSEC = 4.0
 _FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 _CELL_DEG = 1.0
@@ -72,17 +91,19 @@ def _band_centre(info: DetectorInfo) -> float:
 def psf_sigma_pixels(detector: int, jitter_arcsec: float = 0.0) -> float:
     """Return the Gaussian PSF width of an array, including pointing jitter.
 
-    The PSF combines a fixed optical blur (1.5 pixel FWHM) with the diffraction limit of SPHEREx's
-    20 cm aperture at the band centre and the exposure's jitter, all in quadrature.  It is defined in
-    pixels of the real 6.15 arcsec array and kept in pixels when a smaller simulated array has coarser
-    pixels, so small test arrays stay sampled like the real one.
+    The PSF combines the optics' blur (4.0 arcsec FWHM) with the diffraction limit of SPHEREx's 20 cm
+    aperture at the band centre and the exposure's jitter, all in quadrature: a FWHM of 0.7-1.1 pixels
+    of the real 6.15 arcsec array, as IRSA's headers have it.  The width is kept in pixels when a smaller
+    simulated array has coarser pixels, so small test arrays are sampled like the real one; such an
+    array's PSF is then as many times wider on the sky as its pixels are, and its headers say so
+    (``PSF_FWHM`` and the PSF extension's ``CDELT`` are in its own pixels' arcsec).
 
     Parameters
     ----------
     detector : `int`
         Detector id, 1-6.
     jitter_arcsec : `float`, optional
-        RMS pointing jitter per axis, arcsec.
+        RMS pointing jitter per axis, arcsec (on the real array's 6.15 arcsec pixels).
 
     Returns
     -------
@@ -91,15 +112,60 @@ def psf_sigma_pixels(detector: int, jitter_arcsec: float = 0.0) -> float:
     """
     wavelength_m = _band_centre(get_detector(detector)) * 1e-6
     diffraction_arcsec = math.degrees(1.03 * wavelength_m / _TELESCOPE_APERTURE_M) * 3600.0
-    optics_sigma = math.hypot(_OPTICS_FWHM_PIXELS, diffraction_arcsec / PIXEL_SCALE_ARCSEC) / _FWHM_PER_SIGMA
-    return math.hypot(optics_sigma, jitter_arcsec / PIXEL_SCALE_ARCSEC)
+    optics_sigma = math.hypot(_OPTICS_FWHM_ARCSEC, diffraction_arcsec) / _FWHM_PER_SIGMA
+    return math.hypot(optics_sigma, jitter_arcsec) / PIXEL_SCALE_ARCSEC
+
+
+def count_rate_calibration(detector: int) -> float:
+    """Return the surface brightness that gives a pixel one electron a second.
+
+    Parameters
+    ----------
+    detector : `int`
+        Detector id, 1-6 (sets the resolving power).
+
+    Returns
+    -------
+    calibration : `float`
+        MJy/sr per electron/s: about 0.19 in bands 1-4 (R ~ 40) and 0.6 in bands 5-6 (R ~ 120).
+    """
+    pixel_sr = math.radians(PIXEL_SCALE_ARCSEC / 3600.0) ** 2
+    area_m2 = math.pi * (_TELESCOPE_APERTURE_M / 2.0) ** 2
+    electrons_per_mjy_sr = (
+        1e-20 * pixel_sr * area_m2 * _EFFICIENCY / (_PLANCK * get_detector(detector).resolving_power)
+    )
+    return 1.0 / electrons_per_mjy_sr
+
+
+def _planck_shape(wavelength: np.ndarray | float, temperature: float) -> np.ndarray:
+    """Return a black body's I_nu at ``wavelength`` (micron), up to a constant factor."""
+    x = 14387.77 / (np.asarray(wavelength, dtype=float) * temperature)
+    return x**3 / np.expm1(x)
+
+
+def zodiacal_surface_brightness(wavelength: np.ndarray | float) -> np.ndarray:
+    """Return the zodiacal light on the ecliptic at some wavelengths.
+
+    Parameters
+    ----------
+    wavelength : `numpy.ndarray` or `float`
+        Wavelengths, micron.
+
+    Returns
+    -------
+    brightness : `numpy.ndarray`
+        MJy/sr: 0.6 at 1 micron, a minimum of ~0.17 near 3.5 micron, ~1 at 5 micron.
+    """
+    scattered = _planck_shape(wavelength, _SUN_TEMPERATURE_K) / _planck_shape(1.0, _SUN_TEMPERATURE_K)
+    thermal = _planck_shape(wavelength, _DUST_TEMPERATURE_K) / _planck_shape(5.0, _DUST_TEMPERATURE_K)
+    return _ZODI_SCATTERED_AT_1_MICRON * scattered + _ZODI_THERMAL_AT_5_MICRON * thermal
 
 
 def zodiacal_brightness(detector: int, ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     """Return the zodiacal background count rate per pixel at sky positions.
 
-    The level rises with wavelength across the six bands and falls smoothly from the ecliptic to a
-    third of its value at the ecliptic poles.
+    The level is `zodiacal_surface_brightness` at the band centre (so its minimum is in band 4), over
+    `count_rate_calibration`, and falls smoothly from the ecliptic to 0.4 of its value at the poles.
 
     Parameters
     ----------
@@ -113,7 +179,8 @@ def zodiacal_brightness(detector: int, ra: np.ndarray, dec: np.ndarray) -> np.nd
     rate : `numpy.ndarray`
         Count rate per pixel, electron/s.
     """
-    level = _ZODI_AT_1_MICRON * _band_centre(get_detector(detector)) ** _ZODI_SPECTRAL_SLOPE
+    centre = _band_centre(get_detector(detector))
+    level = float(zodiacal_surface_brightness(centre)) / count_rate_calibration(detector)
     ecliptic_z = radec_to_vector(ra, dec) @ ECLIPTIC_TO_ICRS[:, 2]
     latitude = np.degrees(np.arcsin(np.clip(np.abs(ecliptic_z), 0.0, 1.0)))
     shape = _ZODI_POLE_FRACTION + (1.0 - _ZODI_POLE_FRACTION) * np.exp(-latitude / _ZODI_SCALE_HEIGHT_DEG)

@@ -183,15 +183,17 @@ def make_source_spectra(count: int, seed: int, flux_scale: float = 1.0) -> list[
     Returns
     -------
     spectra : `list` [`SourceSpectrum`]
-        Continuum flux densities at 2 micron spread log-uniformly over 300-3000 microJy (times
-        ``flux_scale``), slopes -2 (stellar, blue) to +1.5 (dusty, red); ice depths 0.3-0.6; PAH peaks
-        0.5-1.5 times the continuum.
+        Continuum flux densities at 2 micron spread log-uniformly over 3-30 mJy (15.2-12.7 AB; times
+        ``flux_scale``): signal-to-noise ratios of ~30-300 per measurement in bands 1-4 and ~10-100 in
+        bands 5-6 with the simulator's calibration, as the bright stars behind clouds ice studies target;
+        slopes -2 (stellar, blue) to +1.5 (dusty, red); ice depths 0.3-0.6; PAH peaks 0.5-1.5 times the
+        continuum.
     """
     rng = np.random.default_rng([seed, _SPECTRUM_STREAM])
     spectra = []
     for index in range(count):
         kind = SOURCE_KINDS[index % len(SOURCE_KINDS)]
-        flux = flux_scale * 10 ** rng.uniform(np.log10(300.0), np.log10(3000.0))
+        flux = flux_scale * 10 ** rng.uniform(np.log10(3000.0), np.log10(30000.0))
         if kind == "continuum":
             spectra.append(SourceSpectrum(flux, slope=float(rng.uniform(-2.0, 1.0))))
         elif kind == "ice":

@@ -35,7 +35,8 @@ LEVEL2_PRIMARY_KEYWORDS: tuple[str, ...] = ("VERSION",)
 cards (``hdul.info()`` in IRSA's tutorials), of which the tutorial reads ``VERSION``."""
 
 # PSF header cards as IRSA's PSF tutorial prints them (QR2 cutout of
-# level2_2025W18_1B_0023_2D4_spx_l2b-v20-2025-240); CDELT is the 6.15 arcsec pixel over OVERSAMP.
+# level2_2025W18_1B_0023_2D4_spx_l2b-v20-2025-240); CDELT is the image pixel over OVERSAMP (0.615 arcsec
+# there, for 6.15 arcsec pixels).
 _PSF_WCS = [
     ("WCSAXES", 2, "Number of coordinate axes"),
     ("CRPIX1", None, "Pixel coordinate of reference point"),
@@ -92,7 +93,8 @@ class SPHERExLevel2FitsWriter(SPHERExImageFitsWriter):
             header = fits.Header([("BUNIT", image_header["BUNIT"], "Zodiacal light model")])
             hdul.append(self._plane_hdu(np.asarray(image.zodi, dtype=np.float32), header, "ZODI"))
         if psf is not None:
-            hdul.append(fits.ImageHDU(np.asarray(psf.cube, dtype=np.float32), psf_header(psf), name="PSF"))
+            header = psf_header(psf, _pixel_scale_arcsec(image))
+            hdul.append(fits.ImageHDU(np.asarray(psf.cube, dtype=np.float32), header, name="PSF"))
         if lookup is not None:
             hdul.append(_wave_table(lookup))
         return hdul
@@ -108,7 +110,7 @@ class SPHERExLevel2FitsWriter(SPHERExImageFitsWriter):
         return header
 
 
-def psf_header(psf: Level2PSF) -> fits.Header:
+def psf_header(psf: Level2PSF, pixel_scale_arcsec: float = _PIXEL_SCALE_ARCSEC) -> fits.Header:
     """Return the ``PSF`` HDU header of a PSF as IRSA writes it: WCS, ``OVERSAMP``, then four zone cards a
     plane.
 
@@ -116,6 +118,9 @@ def psf_header(psf: Level2PSF) -> fits.Header:
     ----------
     psf : `Level2PSF`
         The PSF (centres in plane order).
+    pixel_scale_arcsec : `float`, optional
+        Side of the image's pixels, arcsec (SPHEREx's 6.15 by default; larger for a small simulated
+        array): ``CDELT`` is that over the oversampling.
 
     Returns
     -------
@@ -125,7 +130,7 @@ def psf_header(psf: Level2PSF) -> fits.Header:
     """
     size = psf.cube.shape[-1]
     values = {"CRPIX1": (size + 1) / 2, "CRPIX2": (size + 1) / 2}
-    values["CDELT1"] = values["CDELT2"] = _PIXEL_SCALE_ARCSEC / psf.oversampling
+    values["CDELT1"] = values["CDELT2"] = pixel_scale_arcsec / psf.oversampling
     header = fits.Header([("BUNIT", "", "")])
     header.extend([(key, values.get(key, value), comment) for key, value, comment in _PSF_WCS])
     header["OVERSAMP"] = psf.oversampling
@@ -148,6 +153,16 @@ def psf_header(psf: Level2PSF) -> fits.Header:
         ]
     header.extend(cards)
     return header
+
+
+def _pixel_scale_arcsec(image: SPHERExLevel2Image) -> float:
+    """Return the side of the image's pixels from its WCS, arcsec (6.15 without a celestial WCS)."""
+    wcs = image.wcs
+    if wcs is None or not getattr(wcs, "has_celestial", False):
+        return _PIXEL_SCALE_ARCSEC
+    scale = float(np.sqrt(abs(np.linalg.det(wcs.celestial.pixel_scale_matrix)))) * 3600.0
+    # Keep IRSA's 0.615 card exactly for their 6.15 arcsec pixels (CDELT 0.001708333 deg rounds off).
+    return round(scale, 6)
 
 
 def _describe_flags(header: fits.Header, comments: dict[str, str]) -> None:
